@@ -1,0 +1,81 @@
+/*
+ * prm_core.c
+ *	  Small numerical helpers shared by the solvers.
+ */
+#include "prm_core.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+void		(*prm_interrupt_hook) (void) = NULL;
+
+/* Numerically stable log(1 + exp(x)) */
+double
+PrmSoftplus(double x)
+{
+	if (x > 0)
+		return x + log1p(exp(-x));
+	return log1p(exp(x));
+}
+
+/* Numerically stable logistic function */
+double
+PrmSigmoid(double x)
+{
+	if (x >= 0)
+		return 1.0 / (1.0 + exp(-x));
+	else
+	{
+		double		e = exp(x);
+
+		return e / (1.0 + e);
+	}
+}
+
+/* Euclidean norm of a vector */
+double
+PrmNorm2(const double *x, int n)
+{
+	return cblas_dnrm2(n, x, 1);
+}
+
+/*
+ * Factor a symmetric d x d matrix (upper triangle, column-major) in place.
+ *
+ * When the matrix is singular or not quite positive definite, retry with a
+ * growing multiple of the largest diagonal entry added to the diagonal, so a
+ * Newton step becomes a damped one instead of a failure. orig holds the
+ * unfactored matrix (a is overwritten on failure). Returns 0 on success.
+ */
+int
+PrmCholeskyRidge(double *a, const double *orig, int d, double *ridge_out)
+{
+	double		maxdiag = 0.0;
+	double		ridge = 0.0;
+	int			info;
+	int			attempt;
+
+	for (int j = 0; j < d; j++)
+		if (orig[(size_t) j * d + j] > maxdiag)
+			maxdiag = orig[(size_t) j * d + j];
+	if (!(maxdiag > 0.0) || !isfinite(maxdiag))
+		maxdiag = 1.0;
+
+	for (attempt = 0; attempt < 12; attempt++)
+	{
+		memcpy(a, orig, sizeof(double) * (size_t) d * d);
+		for (int j = 0; j < d; j++)
+			a[(size_t) j * d + j] += ridge;
+		dpotrf_("U", &d, a, &d, &info);
+		if (info == 0)
+		{
+			if (ridge_out)
+				*ridge_out = ridge;
+			return 0;
+		}
+		ridge = (ridge == 0.0) ? maxdiag * 1e-12 : ridge * 100.0;
+	}
+	return -1;
+}

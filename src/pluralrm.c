@@ -1,0 +1,88 @@
+/*
+ * pluralrm.c
+ *	  Module entry point: settings, the interrupt hook of the numerical core
+ *	  and the BLAS thread count.
+ */
+#include "postgres.h"
+
+#include <float.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "pluralrm.h"
+#include "prm_btl.h"
+
+PG_MODULE_MAGIC;
+
+extern void openblas_set_num_threads(int num_threads);
+
+char	   *prm_model_setting = NULL;
+double		prm_tolerance = PRM_BTL_DEFAULT_TOL;
+int			prm_max_iterations = PRM_BTL_DEFAULT_MAX_ITER;
+int			prm_solver = PRM_METHOD_AUTO;
+int			prm_blas_threads = 1;
+
+static const struct config_enum_entry solver_options[] = {
+	{"auto", PRM_METHOD_AUTO, false},
+	{"newton", PRM_METHOD_NEWTON, false},
+	{"newton_cg", PRM_METHOD_NEWTON_CG, false},
+	{NULL, 0, false}
+};
+
+void		_PG_init(void);
+
+/* Let the core's long loops honour cancel requests and timeouts */
+static void
+PrmInterruptHook(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* Apply a new BLAS thread count */
+static void
+AssignBlasThreads(int newval, void *extra)
+{
+	openblas_set_num_threads(newval);
+}
+
+/* Register settings and hooks when the library is loaded */
+void
+_PG_init(void)
+{
+	prm_interrupt_hook = PrmInterruptHook;
+
+	DefineCustomStringVariable("pluralrm.model",
+							   "Model that reward_score uses when none is named.",
+							   NULL, &prm_model_setting, NULL,
+							   PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomRealVariable("pluralrm.tolerance",
+							 "Relative gradient norm at which a fit stops.",
+							 "A fit stops when the gradient norm is at most "
+							 "this times the norm of the gradient at zero.",
+							 &prm_tolerance, PRM_BTL_DEFAULT_TOL, 1e-15, 1e-1,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pluralrm.max_iterations",
+							"Most Newton iterations in one fit.",
+							NULL, &prm_max_iterations,
+							PRM_BTL_DEFAULT_MAX_ITER, 1, 100000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pluralrm.solver",
+							 "Solver for BTL fits: auto, newton or newton_cg.",
+							 NULL, &prm_solver, PRM_METHOD_AUTO,
+							 solver_options, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pluralrm.blas_threads",
+							"Threads OpenBLAS may use in one backend.",
+							NULL, &prm_blas_threads, 1, 1, 64,
+							PGC_USERSET, 0, NULL, AssignBlasThreads, NULL);
+
+	MarkGUCPrefixReserved("pluralrm");
+
+	openblas_set_num_threads(prm_blas_threads);
+}

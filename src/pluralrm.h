@@ -1,0 +1,56 @@
+/*
+ * pluralrm.h
+ *	  Declarations shared by the PostgreSQL layer of pluralrm: settings,
+ *	  embedding input checks and stored-model loading.
+ */
+#ifndef PLURALRM_H
+#define PLURALRM_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/array.h"
+
+/* Largest embedding dimension accepted */
+#define PRM_MAX_DIM 16000
+
+/* Settings (GUCs), defined in pluralrm.c */
+extern char *prm_model_setting;
+extern double prm_tolerance;
+extern int	prm_max_iterations;
+extern int	prm_solver;
+extern int	prm_blas_threads;
+
+/* Check an embedding array and return its dimension */
+int			PrmEmbeddingDim(ArrayType *a, const char *what);
+
+/* Copy a checked float8[] or real[] embedding into out as doubles */
+void		PrmEmbeddingRead(ArrayType *a, int d, double *out,
+							 const char *what);
+
+/* Raise the standard error for an embedding of the wrong dimension */
+void		PrmDimensionMismatch(int expected, int got) pg_attribute_noreturn();
+
+/* A stored model loaded into memory for scoring and evaluation */
+typedef struct PrmModel
+{
+	char	   *name;
+	char	   *kind;
+	int			k;
+	int			d;
+	double	   *base;			/* k x d base rewards, row-major */
+	double	   *population;		/* k coefficients for users not seen */
+	double	   *effective;		/* d weights: population . base */
+} PrmModel;
+
+/* Load the current version of a named model into mcxt */
+PrmModel   *PrmModelLoad(const char *name, MemoryContext mcxt);
+
+/* Name of the model to use when none is given, from pluralrm.model */
+const char *PrmDefaultModelName(void);
+
+/* Weight vector serving a user: cached per query in fn_extra */
+const double *PrmModelUserWeights(PrmModel *model, FunctionCallInfo fcinfo,
+								  int user_argno);
+
+#endif							/* PLURALRM_H */
