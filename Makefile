@@ -21,9 +21,10 @@ PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/core
 PG_CFLAGS = -std=gnu99 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK += -lopenblas -lm
 
-with_llvm = no
-
 EXTRA_CLEAN = test/core/unit test/core/*.o
+
+# No LLVM bitcode: PGXS would set with_llvm = yes itself
+override with_llvm = no
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
