@@ -441,8 +441,7 @@ btl_fit_finalfn(PG_FUNCTION_ARGS)
 
 	w = palloc0(sizeof(double) * prob.d);
 	work = MemoryContextAllocHuge(CurrentMemoryContext,
-								  PrmBtlWorkspaceSize(prob.n, prob.d,
-													  opt.method));
+								  PrmBtlWorkspaceSize(&prob, opt.method));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	PrmBtlSolve(&prob, &opt, w, work, &res);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

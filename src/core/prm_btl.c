@@ -2,11 +2,29 @@
  * prm_btl.c
  *	  Newton and Newton-CG solvers for the penalized linear BTL model.
  *
- * Rows are visited in blocks small enough to stay in cache, so that one
- * pass over the difference vectors computes a gradient together with the
- * Hessian (Newton) or a Hessian-vector product (Newton-CG). The margins
- * m_i = w . z_i are kept between iterations, and the line search moves along
- * q = Z p without touching z again.
+ * Each iteration makes one pass over the difference vectors, in blocks small
+ * enough to stay in cache: a block's margins, its share of the objective and
+ * of the gradient are computed while it is in cache, so the data are read
+ * from memory once per iteration.
+ *
+ * The gradient is always exact. The curvature (the Hessian for Newton,
+ * Hessian-vector products for Newton-CG) comes from every row when the data
+ * are small, and otherwise from a sample of about max(PRM_BTL_HESSIAN_ROWS,
+ * 64 d) rows, at most a quarter of them, copied aside once and scaled up. A row is in the sample when a hash of its
+ * values says so, so the sample, and with it every iterate, does not depend
+ * on the order in which rows arrived (parallel plans deliver them in any
+ * order). A sampled curvature only changes the search direction, never the
+ * point the solver converges to, and it removes the O(n d^2) Hessian cost
+ * that would otherwise dominate large fits. Large fits also start from the
+ * optimum of the sample, which leaves only a few passes over all rows.
+ *
+ * The line search is lazy: a trial step is taken and judged in the next
+ * pass, which computes the objective and gradient there anyway. The step is
+ * accepted when the Armijo condition holds, when the objective still
+ * descends along the step (which, for a convex objective, means it has
+ * decreased), or by the approximate Wolfe test, which stays reliable near
+ * the optimum where the decrease is below the rounding error of the
+ * objective.
  */
 #include "prm_btl.h"
 
@@ -15,11 +33,11 @@
 
 #include <cblas.h>
 
-/* Rows per block of a fused pass; 256 x d doubles stay in L2 for d <= 512 */
-#define BLOCK_ROWS 256
+/* Bytes of difference vectors per block: fits in L2 with room to spare */
+#define BLOCK_BYTES (256 * 1024)
 
-/* Rows between interrupt checks in the cheap per-row loops */
-#define CHECK_EVERY 65536
+/* Blocks between interrupt checks */
+#define CHECK_BLOCKS 32
 
 /* Larger |margin| means a fitted probability within 1e-11 of 0 or 1 */
 #define SEPARATION_MARGIN 25.0
@@ -34,22 +52,40 @@
 /* Workspace carved into named arrays */
 typedef struct BtlWork
 {
-	double	   *m;				/* n margins */
-	double	   *q;				/* n values of Z p */
-	double	   *curv;			/* n curvature weights (Newton-CG) */
+	int			block_rows;		/* rows per block */
+	int64_t		sample_n;		/* rows in the curvature sample */
+	double		scale;			/* n / sample_n */
+	const double *zs;			/* sample_n x d sample rows */
+	const double *ws;			/* sample_n weights, or NULL */
+	double	   *zs_buf;			/* sample rows when copied aside */
+	double	   *ws_buf;			/* sample weights when copied aside */
 	double	   *g;				/* d gradient */
 	double	   *p;				/* d search direction */
-	double	   *wt;				/* d trial point */
-	double	   *blk;			/* BLOCK_ROWS x d scaled rows (Newton) */
-	double	   *rb;				/* BLOCK_ROWS residuals */
+	double	   *wprev;			/* d last accepted point */
+	double	   *mb;				/* block_rows margins of a block */
+	double	   *rb;				/* block_rows residuals of a block */
+	double	   *blk;			/* block_rows x d scaled rows (Newton) */
 	double	   *hess;			/* d x d Hessian (Newton) */
 	double	   *chol;			/* d x d Cholesky factor (Newton) */
-	double	   *r;				/* d CG residual (Newton-CG) */
+	double	   *curv;			/* sample_n curvature weights (CG) */
+	double	   *r;				/* d CG residual */
 	double	   *s;				/* d CG direction */
 	double	   *hs;				/* d Hessian times s */
 	double	   *pre;			/* d diagonal preconditioner */
 	double	   *y;				/* d preconditioned residual */
 } BtlWork;
+
+/* What one pass over the rows found at a point */
+typedef struct PassResult
+{
+	double		f;				/* objective */
+	double		loglik;
+	double		right;			/* weighted count of correct orderings */
+	double		weight_sum;
+	double		max_abs_margin;
+	int64_t		informative;	/* rows with nonzero weight and margin */
+	int64_t		positive;		/* of those, rows with a positive margin */
+} PassResult;
 
 /* Choose Newton while a d x d Hessian is cheap next to the data pass */
 PrmBtlMethod
@@ -60,13 +96,99 @@ PrmBtlChooseMethod(int64_t n, int d)
 	return PRM_METHOD_NEWTON_CG;
 }
 
+/* Rows per block for dimension d */
+static int
+BlockRows(int d)
+{
+	int			rows = BLOCK_BYTES / (int) (sizeof(double) * d);
+
+	if (rows < 8)
+		rows = 8;
+	if (rows > 1024)
+		rows = 1024;
+	return rows;
+}
+
+/*
+ * Rows in the curvature sample for dimension d. The sample's Hessian must
+ * be close to the full one for fast convergence, which takes many rows per
+ * dimension; and the sample is only worth it below a quarter of the rows,
+ * which also bounds the memory of its copy by a quarter of the data.
+ */
+static int64_t
+SampleTarget(int d)
+{
+	int64_t		rows = (int64_t) 64 * d;
+
+	return rows > PRM_BTL_HESSIAN_ROWS ? rows : PRM_BTL_HESSIAN_ROWS;
+}
+
+/* Whether row i belongs to a sample of about target of n rows */
+static inline int
+InSample(const PrmBtlProblem *prob, int64_t i, int64_t target)
+{
+	const double *zi = prob->z + i * prob->d;
+	double		picks[4];
+	uint64_t	h = 0x9e3779b97f4a7c15ULL;
+
+	/* hash a few of the row's values: its identity, not its position */
+	picks[0] = zi[0];
+	picks[1] = zi[prob->d / 2];
+	picks[2] = zi[prob->d - 1];
+	picks[3] = prob->weight ? prob->weight[i] : 1.0;
+	for (int k = 0; k < 4; k++)
+	{
+		uint64_t	bits;
+
+		memcpy(&bits, &picks[k], sizeof(bits));
+		h ^= bits + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+		h ^= h >> 31;
+		h *= 0xbf58476d1ce4e5b9ULL;
+		h ^= h >> 29;
+	}
+	return (double) (h >> 11) * (1.0 / 9007199254740992.0) <
+		(double) target / (double) prob->n;
+}
+
+/* Rows of the curvature sample, copied to zs and ws when they are given */
+static int64_t
+SampleRows(const PrmBtlProblem *prob, double *zs, double *ws)
+{
+	int64_t		target = SampleTarget(prob->d);
+	int64_t		count = 0;
+
+	if (prob->n <= 4 * target)
+		return prob->n;
+	for (int64_t i = 0; i < prob->n; i++)
+	{
+		if ((i & 65535) == 0)
+			PrmCheckInterrupts();
+		if (!InSample(prob, i, target))
+			continue;
+		if (zs)
+		{
+			memcpy(zs + count * prob->d, prob->z + i * prob->d,
+				   sizeof(double) * prob->d);
+			ws[count] = prob->weight ? prob->weight[i] : 1.0;
+		}
+		count++;
+	}
+	/* a degenerate hash would leave nothing: then use every row */
+	return count > 0 ? count : prob->n;
+}
+
 /* Lay the workspace out; with base NULL only the size is computed */
 static size_t
-BtlWorkLayout(int64_t n, int d, PrmBtlMethod method, char *base,
-			  BtlWork *w)
+BtlWorkLayout(const PrmBtlProblem *prob, int64_t sample_n,
+			  PrmBtlMethod method, char *base, BtlWork *w)
 {
 	size_t		off = 0;
+	int			d = prob->d;
 	size_t		dd = (size_t) d * d;
+	int			copied = sample_n < prob->n;
+
+	w->block_rows = BlockRows(d);
+	w->sample_n = sample_n;
 
 #define TAKE(field, count) \
 	do { \
@@ -75,21 +197,25 @@ BtlWorkLayout(int64_t n, int d, PrmBtlMethod method, char *base,
 		off += sizeof(double) * (size_t) (count); \
 	} while (0)
 
-	TAKE(m, n);
-	TAKE(q, n);
+	if (copied)
+	{
+		TAKE(zs_buf, (size_t) sample_n * d);
+		TAKE(ws_buf, sample_n);
+	}
 	TAKE(g, d);
 	TAKE(p, d);
-	TAKE(wt, d);
-	TAKE(rb, BLOCK_ROWS);
+	TAKE(wprev, d);
+	TAKE(mb, w->block_rows);
+	TAKE(rb, w->block_rows);
 	if (method == PRM_METHOD_NEWTON)
 	{
-		TAKE(blk, (size_t) BLOCK_ROWS * d);
+		TAKE(blk, (size_t) w->block_rows * d);
 		TAKE(hess, dd);
 		TAKE(chol, dd);
 	}
 	else
 	{
-		TAKE(curv, n);
+		TAKE(curv, sample_n);
 		TAKE(r, d);
 		TAKE(s, d);
 		TAKE(hs, d);
@@ -102,13 +228,14 @@ BtlWorkLayout(int64_t n, int d, PrmBtlMethod method, char *base,
 
 /* Bytes of workspace PrmBtlSolve needs */
 size_t
-PrmBtlWorkspaceSize(int64_t n, int d, PrmBtlMethod method)
+PrmBtlWorkspaceSize(const PrmBtlProblem *prob, PrmBtlMethod method)
 {
 	BtlWork		w;
 
 	if (method == PRM_METHOD_AUTO)
-		method = PrmBtlChooseMethod(n, d);
-	return BtlWorkLayout(n, d, method, NULL, &w);
+		method = PrmBtlChooseMethod(prob->n, prob->d);
+	return BtlWorkLayout(prob, SampleRows(prob, NULL, NULL), method, NULL,
+						 &w);
 }
 
 /* Weight of row i */
@@ -118,123 +245,58 @@ RowWeight(const PrmBtlProblem *prob, int64_t i)
 	return prob->weight ? prob->weight[i] : 1.0;
 }
 
-/* Compute out = Z v for all rows */
-static void
-MultiplyRows(const PrmBtlProblem *prob, const double *v, double *out)
-{
-	int64_t		start;
-
-	for (start = 0; start < prob->n; start += CHECK_EVERY)
-	{
-		int64_t		nb = prob->n - start;
-
-		if (nb > CHECK_EVERY)
-			nb = CHECK_EVERY;
-		PrmCheckInterrupts();
-		cblas_dgemv(CblasRowMajor, CblasNoTrans, (int) nb, prob->d, 1.0,
-					prob->z + start * prob->d, prob->d, v, 1, 0.0,
-					out + start, 1);
-	}
-}
-
 /*
- * Objective at w + alpha p, from margins m and q = Z p. When deriv is not
- * NULL it receives the derivative of the objective along p at alpha.
- */
-static double
-ObjectiveAlong(const PrmBtlProblem *prob, const double *m, const double *q,
-			   double alpha, const double *w, const double *p, double *deriv)
-{
-	double		loss = 0.0;
-	double		slope = 0.0;
-	double		pen = 0.0;
-	double		pen_slope = 0.0;
-	int64_t		i;
-
-	for (i = 0; i < prob->n; i++)
-	{
-		double		mi = q ? m[i] + alpha * q[i] : m[i];
-		double		a = RowWeight(prob, i);
-		double		e = exp(-fabs(mi));
-
-		if ((i & (CHECK_EVERY - 1)) == 0)
-			PrmCheckInterrupts();
-		/* softplus(-mi) and sigmoid(-mi) share exp(-|mi|) */
-		loss += a * ((mi < 0 ? -mi : 0.0) + log1p(e));
-		if (deriv)
-			slope -= a * q[i] * (mi >= 0 ? e / (1.0 + e) : 1.0 / (1.0 + e));
-	}
-	for (int j = 0; j < prob->d; j++)
-	{
-		double		wj = p ? w[j] + alpha * p[j] : w[j];
-
-		pen += wj * wj;
-		if (deriv)
-			pen_slope += wj * p[j];
-	}
-	if (deriv)
-		*deriv = slope + prob->l2 * pen_slope;
-	return loss + 0.5 * prob->l2 * pen;
-}
-
-/*
- * One pass: gradient into g and, for Newton, the Hessian into hess; for
- * Newton-CG the curvature weights into curv and the diagonal of the Hessian
- * into pre. g0 receives the gradient at w = 0 when not NULL.
+ * One pass at w over all rows: objective, gradient into wk->g and the facts
+ * in res. When g0 is not NULL it receives the gradient at w = 0.
  */
 static void
-GradientPass(const PrmBtlProblem *prob, const double *w, BtlWork *wk,
-			 PrmBtlMethod method, double *g0)
+Pass(const PrmBtlProblem *prob, const double *w, BtlWork *wk, double *g0,
+	 PassResult *res)
 {
 	int			d = prob->d;
-	int64_t		start;
+	double		pen = 0.0;
 
+	memset(res, 0, sizeof(*res));
 	memset(wk->g, 0, sizeof(double) * d);
 	if (g0)
 		memset(g0, 0, sizeof(double) * d);
-	if (method == PRM_METHOD_NEWTON)
-		memset(wk->hess, 0, sizeof(double) * (size_t) d * d);
-	else
-		memset(wk->pre, 0, sizeof(double) * d);
 
-	for (start = 0; start < prob->n; start += BLOCK_ROWS)
+	for (int64_t start = 0, b = 0; start < prob->n;
+		 start += wk->block_rows, b++)
 	{
-		int			nb = (int) ((prob->n - start < BLOCK_ROWS) ?
-								prob->n - start : BLOCK_ROWS);
+		int			nb = (int) ((prob->n - start < wk->block_rows) ?
+								prob->n - start : wk->block_rows);
 		const double *zb = prob->z + start * d;
 
-		if ((start & (CHECK_EVERY - 1)) == 0)
+		if (b % CHECK_BLOCKS == 0)
 			PrmCheckInterrupts();
 
+		cblas_dgemv(CblasRowMajor, CblasNoTrans, nb, d, 1.0, zb, d, w, 1,
+					0.0, wk->mb, 1);
 		for (int i = 0; i < nb; i++)
 		{
 			double		a = RowWeight(prob, start + i);
-			double		sneg = PrmSigmoid(-wk->m[start + i]);
-			double		c = a * sneg * (1.0 - sneg);
+			double		m = wk->mb[i];
+			double		e = exp(-fabs(m));
 
-			wk->rb[i] = -a * sneg;
-			if (method == PRM_METHOD_NEWTON)
+			/* softplus(-m) and sigmoid(-m) share exp(-|m|) */
+			res->f += a * ((m < 0 ? -m : 0.0) + log1p(e));
+			res->weight_sum += a;
+			if (m > 0)
+				res->right += a;
+			else if (m == 0)
+				res->right += 0.5 * a;
+			if (a > 0 && m != 0)
 			{
-				double		sc = sqrt(c);
-				double	   *dst = wk->blk + (size_t) i * d;
-
-				for (int j = 0; j < d; j++)
-					dst[j] = sc * zb[(size_t) i * d + j];
+				res->informative++;
+				res->positive += m > 0;
+				if (fabs(m) > res->max_abs_margin)
+					res->max_abs_margin = fabs(m);
 			}
-			else
-			{
-				wk->curv[start + i] = c;
-				for (int j = 0; j < d; j++)
-				{
-					double		zij = zb[(size_t) i * d + j];
-
-					wk->pre[j] += c * zij * zij;
-				}
-			}
+			wk->rb[i] = -a * (m >= 0 ? e / (1.0 + e) : 1.0 / (1.0 + e));
 		}
-
-		cblas_dgemv(CblasRowMajor, CblasTrans, nb, d, 1.0, zb, d,
-					wk->rb, 1, 1.0, wk->g, 1);
+		cblas_dgemv(CblasRowMajor, CblasTrans, nb, d, 1.0, zb, d, wk->rb, 1,
+					1.0, wk->g, 1);
 		if (g0)
 		{
 			for (int i = 0; i < nb; i++)
@@ -242,47 +304,114 @@ GradientPass(const PrmBtlProblem *prob, const double *w, BtlWork *wk,
 			cblas_dgemv(CblasRowMajor, CblasTrans, nb, d, 1.0, zb, d,
 						wk->rb, 1, 1.0, g0, 1);
 		}
-		if (method == PRM_METHOD_NEWTON)
-			cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, d, nb, 1.0,
-						wk->blk, d, 1.0, wk->hess, d);
 	}
 
+	for (int j = 0; j < d; j++)
+		pen += w[j] * w[j];
+	res->loglik = -res->f;
+	res->f += 0.5 * prob->l2 * pen;
 	cblas_daxpy(d, prob->l2, w, 1, wk->g, 1);
+}
+
+/*
+ * Curvature at w from the sample rows, scaled to all rows: the Hessian into
+ * wk->hess for Newton, or the curvature weights into wk->curv and the
+ * diagonal preconditioner into wk->pre for Newton-CG.
+ */
+static void
+Curvature(const PrmBtlProblem *prob, const double *w, BtlWork *wk,
+		  PrmBtlMethod method)
+{
+	int			d = prob->d;
+
+	if (method == PRM_METHOD_NEWTON)
+		memset(wk->hess, 0, sizeof(double) * (size_t) d * d);
+	else
+		memset(wk->pre, 0, sizeof(double) * d);
+
+	for (int64_t start = 0, b = 0; start < wk->sample_n;
+		 start += wk->block_rows, b++)
+	{
+		int			nb = (int) ((wk->sample_n - start < wk->block_rows) ?
+								wk->sample_n - start : wk->block_rows);
+		const double *zb = wk->zs + start * d;
+
+		if (b % CHECK_BLOCKS == 0)
+			PrmCheckInterrupts();
+		cblas_dgemv(CblasRowMajor, CblasNoTrans, nb, d, 1.0, zb, d, w, 1,
+					0.0, wk->mb, 1);
+		for (int i = 0; i < nb; i++)
+		{
+			double		a = wk->ws ? wk->ws[start + i] : 1.0;
+			double		sp = PrmSigmoid(wk->mb[i]);
+
+			wk->mb[i] = a * sp * (1.0 - sp);
+		}
+		if (method == PRM_METHOD_NEWTON)
+		{
+			for (int i = 0; i < nb; i++)
+			{
+				double		sc = sqrt(wk->mb[i]);
+
+				for (int j = 0; j < d; j++)
+					wk->blk[(size_t) i * d + j] = sc * zb[(size_t) i * d + j];
+			}
+			cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, d, nb, 1.0,
+						wk->blk, d, 1.0, wk->hess, d);
+		}
+		else
+		{
+			for (int i = 0; i < nb; i++)
+			{
+				wk->curv[start + i] = wk->mb[i];
+				for (int j = 0; j < d; j++)
+				{
+					double		zij = zb[(size_t) i * d + j];
+
+					wk->pre[j] += wk->mb[i] * zij * zij;
+				}
+			}
+		}
+	}
+
 	if (method == PRM_METHOD_NEWTON)
 	{
+		if (wk->scale != 1.0)
+			for (int j = 0; j < d; j++)
+				cblas_dscal(j + 1, wk->scale, wk->hess + (size_t) j * d, 1);
 		for (int j = 0; j < d; j++)
 			wk->hess[(size_t) j * d + j] += prob->l2;
 	}
 	else
 	{
 		for (int j = 0; j < d; j++)
-			wk->pre[j] += prob->l2;
+			wk->pre[j] = wk->scale * wk->pre[j] + prob->l2;
 	}
 }
 
-/* out = H v = Z^T diag(curv) Z v + l2 v, in one blocked pass */
+/* out = H v from the sample's curvature weights */
 static void
 HessianTimes(const PrmBtlProblem *prob, const BtlWork *wk, const double *v,
-			 double *out, double *tmp)
+			 double *out)
 {
 	int			d = prob->d;
-	int64_t		start;
 
 	memset(out, 0, sizeof(double) * d);
-	for (start = 0; start < prob->n; start += BLOCK_ROWS)
+	for (int64_t start = 0, b = 0; start < wk->sample_n;
+		 start += wk->block_rows, b++)
 	{
-		int			nb = (int) ((prob->n - start < BLOCK_ROWS) ?
-								prob->n - start : BLOCK_ROWS);
-		const double *zb = prob->z + start * d;
+		int			nb = (int) ((wk->sample_n - start < wk->block_rows) ?
+								wk->sample_n - start : wk->block_rows);
+		const double *zb = wk->zs + start * d;
 
-		if ((start & (CHECK_EVERY - 1)) == 0)
+		if (b % CHECK_BLOCKS == 0)
 			PrmCheckInterrupts();
 		cblas_dgemv(CblasRowMajor, CblasNoTrans, nb, d, 1.0, zb, d, v, 1,
-					0.0, tmp, 1);
+					0.0, wk->rb, 1);
 		for (int i = 0; i < nb; i++)
-			tmp[i] *= wk->curv[start + i];
-		cblas_dgemv(CblasRowMajor, CblasTrans, nb, d, 1.0, zb, d, tmp, 1,
-					1.0, out, 1);
+			wk->rb[i] *= wk->curv[start + i];
+		cblas_dgemv(CblasRowMajor, CblasTrans, nb, d, wk->scale, zb, d,
+					wk->rb, 1, 1.0, out, 1);
 	}
 	cblas_daxpy(d, prob->l2, v, 1, out, 1);
 }
@@ -317,7 +446,7 @@ NewtonCgDirection(const PrmBtlProblem *prob, BtlWork *wk, double eta)
 					alpha,
 					rz_new;
 
-		HessianTimes(prob, wk, wk->s, wk->hs, wk->rb);
+		HessianTimes(prob, wk, wk->s, wk->hs);
 		shs = cblas_ddot(d, wk->s, 1, wk->hs, 1);
 		if (!(shs > 0.0))
 		{
@@ -356,94 +485,148 @@ NewtonDirection(const PrmBtlProblem *prob, BtlWork *wk)
 	return info == 0 ? 0 : -1;
 }
 
-/* Fill in loglik, accuracy and counts of res from the margins */
-static void
-Summarise(const PrmBtlProblem *prob, const double *m, PrmBtlResult *res)
+/*
+ * Newton iterations on prob from w, with curvature from wk's sample. Returns
+ * PRM_OK when the gradient test was met, with the last pass in pr.
+ */
+static PrmStatus
+Iterate(const PrmBtlProblem *prob, BtlWork *wk, PrmBtlMethod method,
+		double tol, int max_iter, double *w, PassResult *pr,
+		PrmBtlResult *res)
 {
-	double		ll = 0.0;
-	double		right = 0.0;
-	double		wsum = 0.0;
-	int64_t		informative = 0;
+	int			d = prob->d;
+	double		gscale = 1.0;
+	double		fprev = 0.0;
+	double		slope = 0.0;
+	double		alpha = 1.0;
+	int			stepping = 0;	/* a trial step awaits judgement */
+	int			halvings = 0;
+	int			it = 0;
+	PrmStatus	status = PRM_NOT_CONVERGED;
 
-	for (int64_t i = 0; i < prob->n; i++)
+	for (;;)
 	{
-		double		a = RowWeight(prob, i);
+		/* the gradient at zero goes into p, which is free until a step */
+		Pass(prob, w, wk, it == 0 && !stepping ? wk->p : NULL, pr);
+		if (it == 0 && !stepping)
+		{
+			res->grad_norm0 = PrmNorm2(wk->p, d);
+			gscale = res->grad_norm0 > 1.0 ? res->grad_norm0 : 1.0;
+		}
+		res->grad_norm = PrmNorm2(wk->g, d);
+		if (!isfinite(res->grad_norm) || !isfinite(pr->f))
+			return PRM_BAD_INPUT;
 
-		ll -= a * PrmSoftplus(-m[i]);
-		wsum += a;
-		if (m[i] > 0)
-			right += a;
-		else if (m[i] == 0)
-			right += 0.5 * a;
+		/* judge the trial step w = wprev + alpha p */
+		if (stepping)
+		{
+			double		deriv = cblas_ddot(d, wk->g, 1, wk->p, 1);
+			int			armijo = pr->f <= fprev + ARMIJO_C * alpha * slope;
+
+			/*
+			 * Near the optimum the decrease drowns in the rounding error of
+			 * f; there the approximate Wolfe test of Hager and Zhang judges
+			 * the step by the directional derivative instead.
+			 */
+			int			approx_wolfe =
+				pr->f <= fprev + 1e-10 * fabs(fprev) &&
+				deriv <= (2 * ARMIJO_C - 1) * slope;
+
+			if (!(armijo || approx_wolfe || deriv <= 0))
+			{
+				if (++halvings >= MAX_HALVINGS)
+				{
+					/* no progress is possible in floating point */
+					memcpy(w, wk->wprev, sizeof(double) * d);
+					Pass(prob, w, wk, NULL, pr);
+					res->grad_norm = PrmNorm2(wk->g, d);
+					break;
+				}
+				alpha *= 0.5;
+				for (int j = 0; j < d; j++)
+					w[j] = wk->wprev[j] + alpha * wk->p[j];
+				continue;
+			}
+			stepping = 0;
+		}
+
+		if (res->grad_norm <= tol * gscale)
+		{
+			status = PRM_OK;
+			break;
+		}
+		if (it >= max_iter)
+			break;
+
+		/* search direction */
+		Curvature(prob, w, wk, method);
+		if (method == PRM_METHOD_NEWTON)
+		{
+			if (NewtonDirection(prob, wk) != 0)
+				return PRM_NOT_POSITIVE_DEFINITE;
+		}
+		else
+		{
+			double		rel = res->grad_norm / gscale;
+
+			NewtonCgDirection(prob, wk, sqrt(rel) < 0.5 ? sqrt(rel) : 0.5);
+		}
+		slope = cblas_ddot(d, wk->g, 1, wk->p, 1);
+		if (!(slope < 0))
+		{
+			/* not a descent direction: fall back to steepest descent */
+			for (int j = 0; j < d; j++)
+				wk->p[j] = -wk->g[j];
+			slope = -res->grad_norm * res->grad_norm;
+		}
+
+		/* take the full step; the next pass judges it */
+		memcpy(wk->wprev, w, sizeof(double) * d);
+		fprev = pr->f;
+		alpha = 1.0;
+		halvings = 0;
+		stepping = 1;
+		cblas_daxpy(d, 1.0, wk->p, 1, w, 1);
+		it++;
 	}
+	res->iterations = it;
+	return status;
+}
+
+/* Copy the facts of a pass into a result */
+static void
+FillResult(const PassResult *pr, PrmBtlResult *res)
+{
+	res->objective = pr->f;
+	res->loglik = pr->loglik;
+	res->weight_sum = pr->weight_sum;
+	res->accuracy = pr->weight_sum > 0 ? pr->right / pr->weight_sum : 0.0;
+}
+
+/* Count rows with a nonzero weight and a nonzero difference vector */
+static int64_t
+CountInformative(const PrmBtlProblem *prob)
+{
+	int64_t		count = 0;
+
 	for (int64_t i = 0; i < prob->n; i++)
 	{
 		const double *zi = prob->z + i * prob->d;
 
-		if (RowWeight(prob, i) <= 0)
+		if ((i & 65535) == 0)
+			PrmCheckInterrupts();
+		if (!(RowWeight(prob, i) > 0))
 			continue;
 		for (int j = 0; j < prob->d; j++)
 		{
 			if (zi[j] != 0.0)
 			{
-				informative++;
+				count++;
 				break;
 			}
 		}
 	}
-	res->loglik = ll;
-	res->weight_sum = wsum;
-	res->accuracy = wsum > 0 ? right / wsum : 0.0;
-	res->informative = informative;
-}
-
-/* Decide whether an unpenalized fit ran off to infinity */
-static int
-LooksSeparated(const PrmBtlProblem *prob, const double *m)
-{
-	int64_t		positive = 0;
-	int64_t		used = 0;
-
-	for (int64_t i = 0; i < prob->n; i++)
-	{
-		if (RowWeight(prob, i) <= 0 || m[i] == 0.0)
-			continue;
-		used++;
-		if (fabs(m[i]) > SEPARATION_MARGIN)
-			return 1;
-		if (m[i] > 0)
-			positive++;
-	}
-	return used > 0 && positive == used;
-}
-
-/* Objective, log-likelihood and accuracy of w */
-void
-PrmBtlEvaluate(const PrmBtlProblem *prob, const double *w, PrmBtlResult *res)
-{
-	double		mi;
-	double		ll = 0.0,
-				right = 0.0,
-				wsum = 0.0,
-				pen = 0.0;
-
-	for (int64_t i = 0; i < prob->n; i++)
-	{
-		double		a = RowWeight(prob, i);
-
-		if ((i & (CHECK_EVERY - 1)) == 0)
-			PrmCheckInterrupts();
-		mi = cblas_ddot(prob->d, prob->z + i * prob->d, 1, w, 1);
-		ll -= a * PrmSoftplus(-mi);
-		wsum += a;
-		right += mi > 0 ? a : (mi == 0 ? 0.5 * a : 0.0);
-	}
-	for (int j = 0; j < prob->d; j++)
-		pen += w[j] * w[j];
-	res->loglik = ll;
-	res->objective = -ll + 0.5 * prob->l2 * pen;
-	res->weight_sum = wsum;
-	res->accuracy = wsum > 0 ? right / wsum : 0.0;
+	return count;
 }
 
 /* Minimise the penalized negative log-likelihood */
@@ -453,108 +636,67 @@ PrmBtlSolve(const PrmBtlProblem *prob, const PrmBtlOptions *opt, double *w,
 {
 	PrmBtlMethod method = opt->method;
 	BtlWork		wk = {0};
-	int			d = prob->d;
-	double		f;
+	PassResult	pr;
 	double		tol = opt->tol > 0 ? opt->tol : PRM_BTL_DEFAULT_TOL;
 	int			max_iter = opt->max_iter > 0 ? opt->max_iter :
 		PRM_BTL_DEFAULT_MAX_ITER;
-	double	   *g0vec;
-	double		gscale = 1.0;
-	int			it;
+	int64_t		sample_n;
+	PrmStatus	status;
 
 	memset(res, 0, sizeof(*res));
 	if (method == PRM_METHOD_AUTO)
-		method = PrmBtlChooseMethod(prob->n, d);
+		method = PrmBtlChooseMethod(prob->n, prob->d);
 	res->method = method;
-	if (prob->n <= 0 || d <= 0 || prob->l2 < 0 || !isfinite(prob->l2))
+	if (prob->n <= 0 || prob->d <= 0 || prob->l2 < 0 || !isfinite(prob->l2))
 		return res->status = PRM_BAD_INPUT;
 
-	BtlWorkLayout(prob->n, d, method, (char *) work, &wk);
-
-	/* the gradient at zero goes into p, which is free until the first step */
-	g0vec = wk.p;
-
-	MultiplyRows(prob, w, wk.m);
-	f = ObjectiveAlong(prob, wk.m, NULL, 0.0, w, NULL, NULL);
-
-	for (it = 0;; it++)
-	{
-		double		slope,
-					alpha,
-					ftrial = f;
-		int			h;
-
-		GradientPass(prob, w, &wk, method, it == 0 ? g0vec : NULL);
-		if (it == 0)
-		{
-			res->grad_norm0 = PrmNorm2(g0vec, d);
-			gscale = res->grad_norm0 > 1.0 ? res->grad_norm0 : 1.0;
-		}
-		res->grad_norm = PrmNorm2(wk.g, d);
-		if (!isfinite(res->grad_norm))
-			return res->status = PRM_BAD_INPUT;
-		if (res->grad_norm <= tol * gscale)
-		{
-			res->converged = 1;
-			break;
-		}
-		if (it >= max_iter)
-			break;
-
-		/* search direction */
-		if (method == PRM_METHOD_NEWTON)
-		{
-			if (NewtonDirection(prob, &wk) != 0)
-				return res->status = PRM_NOT_POSITIVE_DEFINITE;
-		}
-		else
-		{
-			double		rel = res->grad_norm / gscale;
-			double		eta = sqrt(rel) < 0.5 ? sqrt(rel) : 0.5;
-
-			NewtonCgDirection(prob, &wk, eta);
-		}
-		slope = cblas_ddot(d, wk.g, 1, wk.p, 1);
-		if (!(slope < 0))
-		{
-			/* not a descent direction: fall back to steepest descent */
-			for (int j = 0; j < d; j++)
-				wk.p[j] = -wk.g[j];
-			slope = -res->grad_norm * res->grad_norm;
-		}
-
-		/*
-		 * Backtracking line search along q = Z p. The objective is convex,
-		 * so a step at which it still descends has lowered it: that test
-		 * stays reliable near the optimum, where the decrease is below the
-		 * rounding error of f and the Armijo test alone would stall.
-		 */
-		MultiplyRows(prob, wk.p, wk.q);
-		alpha = 1.0;
-		for (h = 0; h < MAX_HALVINGS; h++)
-		{
-			double		deriv;
-
-			ftrial = ObjectiveAlong(prob, wk.m, wk.q, alpha, w, wk.p, &deriv);
-			if (ftrial <= f + ARMIJO_C * alpha * slope || deriv <= 0)
-				break;
-			alpha *= 0.5;
-		}
-		if (h == MAX_HALVINGS)
-			break;				/* no progress is possible in floating point */
-
-		cblas_daxpy(d, alpha, wk.p, 1, w, 1);
-		for (int64_t i = 0; i < prob->n; i++)
-			wk.m[i] += alpha * wk.q[i];
-		f = ftrial;
-	}
-
-	res->iterations = it;
-	res->objective = f;
-	Summarise(prob, wk.m, res);
+	res->informative = CountInformative(prob);
 	if (res->informative == 0)
 		return res->status = PRM_NO_INFORMATION;
-	if (prob->l2 == 0 && LooksSeparated(prob, wk.m))
+
+	/* the curvature sample: all rows, or a hashed subset copied aside */
+	sample_n = SampleRows(prob, NULL, NULL);
+	BtlWorkLayout(prob, sample_n, method, (char *) work, &wk);
+	if (sample_n < prob->n)
+	{
+		PrmBtlProblem sub;
+		PrmBtlResult subres = {0};
+
+		SampleRows(prob, wk.zs_buf, wk.ws_buf);
+		wk.zs = wk.zs_buf;
+		wk.ws = wk.ws_buf;
+
+		/*
+		 * Start from the sample's own optimum, with the penalty scaled to
+		 * the sample's share of the rows: it lies close to the optimum of
+		 * all rows, and reaching it costs no pass over them.
+		 */
+		sub.n = sample_n;
+		sub.d = prob->d;
+		sub.z = wk.zs;
+		sub.weight = wk.ws;
+		sub.l2 = prob->l2 * (double) sample_n / (double) prob->n;
+		wk.scale = 1.0;
+		Iterate(&sub, &wk, method, 1e-6, max_iter, w, &pr, &subres);
+		for (int j = 0; j < prob->d; j++)
+			if (!isfinite(w[j]))
+				memset(w, 0, sizeof(double) * prob->d);
+	}
+	else
+	{
+		wk.zs = prob->z;
+		wk.ws = prob->weight;
+	}
+	wk.scale = (double) prob->n / (double) sample_n;
+
+	status = Iterate(prob, &wk, method, tol, max_iter, w, &pr, res);
+	if (status != PRM_OK && status != PRM_NOT_CONVERGED)
+		return res->status = status;
+	res->converged = status == PRM_OK;
+	FillResult(&pr, res);
+	if (prob->l2 == 0 && pr.informative > 0 &&
+		(pr.max_abs_margin > SEPARATION_MARGIN ||
+		 pr.positive == pr.informative))
 		return res->status = PRM_SEPARABLE;
-	return res->status = res->converged ? PRM_OK : PRM_NOT_CONVERGED;
+	return res->status = status;
 }

@@ -10,9 +10,10 @@
  *
  * which is logistic regression on the difference vectors with every label
  * equal to one and no intercept. Two methods are offered: Newton's method
- * with the full Hessian (Cholesky) and truncated Newton-CG, which only needs
+ * with a d x d Hessian (Cholesky) and truncated Newton-CG, which only needs
  * Hessian-vector products. Both use a backtracking line search on f and stop
- * when ||grad f(w)|| <= tol * max(1, ||grad f(0)||).
+ * when the exact gradient satisfies ||grad f(w)|| <= tol * max(1,
+ * ||grad f(0)||).
  */
 #ifndef PRM_BTL_H
 #define PRM_BTL_H
@@ -62,11 +63,15 @@ typedef struct PrmBtlResult
 #define PRM_BTL_DEFAULT_TOL 1e-9
 #define PRM_BTL_DEFAULT_MAX_ITER 100
 
+/* Fewest rows in a curvature sample; see prm_btl.c */
+#define PRM_BTL_HESSIAN_ROWS 65536
+
 /* Pick the method that is cheaper for this shape of problem */
 PrmBtlMethod PrmBtlChooseMethod(int64_t n, int d);
 
-/* Bytes of workspace prm_btl_solve needs for this problem and method */
-size_t		PrmBtlWorkspaceSize(int64_t n, int d, PrmBtlMethod method);
+/* Bytes of workspace PrmBtlSolve needs for this problem and method */
+size_t		PrmBtlWorkspaceSize(const PrmBtlProblem *prob,
+								PrmBtlMethod method);
 
 /*
  * Minimise f. w holds the starting point on entry (zeros for a cold start)
@@ -75,9 +80,5 @@ size_t		PrmBtlWorkspaceSize(int64_t n, int d, PrmBtlMethod method);
  */
 PrmStatus	PrmBtlSolve(const PrmBtlProblem *prob, const PrmBtlOptions *opt,
 						double *w, void *work, PrmBtlResult *res);
-
-/* Objective, log-likelihood and accuracy of w, without solving */
-void		PrmBtlEvaluate(const PrmBtlProblem *prob, const double *w,
-						   PrmBtlResult *res);
 
 #endif							/* PRM_BTL_H */

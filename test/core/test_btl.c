@@ -91,7 +91,7 @@ Solve(const PrmBtlProblem *p, PrmBtlMethod method, double *w,
 	  PrmBtlResult *res)
 {
 	PrmBtlOptions opt = {method, 1e-10, 100};
-	void	   *work = malloc(PrmBtlWorkspaceSize(p->n, p->d, method));
+	void	   *work = malloc(PrmBtlWorkspaceSize(p, method));
 	PrmStatus	st;
 
 	memset(w, 0, sizeof(double) * p->d);
@@ -300,6 +300,48 @@ TestInterruptHook(void)
 	free(z);
 }
 
+/*
+ * Above 4 x 65536 rows the curvature comes from a hashed sample: the
+ * optimum must not change, nor depend on the order of the rows.
+ */
+static void
+TestSampledCurvature(void)
+{
+	int64_t		n = 300000;
+	int			d = 6;
+	double		wtrue[6] = {1.0, -0.5, 0.25, 0.0, 2.0, -1.0};
+	double	   *z = MakeComparisons(n, d, wtrue, 11, 0.0);
+	double	   *zrev = malloc(sizeof(double) * n * d);
+	double		w1[6],
+				w2[6],
+				w3[6];
+	PrmBtlResult r1,
+				r2,
+				r3;
+	PrmBtlProblem p = {n, d, z, NULL, 1.0};
+	PrmBtlProblem prev = {n, d, zrev, NULL, 1.0};
+	double		gnorm;
+
+	/* the same rows in reverse order */
+	for (int64_t k = 0; k < n; k++)
+		memcpy(zrev + k * d, z + (n - 1 - k) * d, sizeof(double) * d);
+	Solve(&p, PRM_METHOD_NEWTON, w1, &r1);
+	Solve(&prev, PRM_METHOD_NEWTON, w2, &r2);
+	Solve(&p, PRM_METHOD_NEWTON_CG, w3, &r3);
+	gnorm = FiniteDifferenceGradNorm(&p, w1);
+	UnitCheck(r1.converged && gnorm < 1e-3,
+			  "sampled curvature: converged, finite-difference gradient "
+			  "%.1e is zero", gnorm);
+	UnitCheck(UnitRelDiff(w1, w2, d) < 1e-12,
+			  "sampled curvature: row order does not matter (diff %.1e)",
+			  UnitRelDiff(w1, w2, d));
+	UnitCheck(UnitRelDiff(w1, w3, d) < 1e-7,
+			  "sampled curvature: Newton and Newton-CG agree (diff %.1e)",
+			  UnitRelDiff(w1, w3, d));
+	free(z);
+	free(zrev);
+}
+
 void
 TestBtl(void)
 {
@@ -314,4 +356,5 @@ TestBtl(void)
 	TestWeightsEqualDuplicates();
 	TestFailureModes();
 	TestInterruptHook();
+	TestSampledCurvature();
 }
