@@ -15,8 +15,9 @@
  * on the order in which rows arrived (parallel plans deliver them in any
  * order). A sampled curvature only changes the search direction, never the
  * point the solver converges to, and it removes the O(n d^2) Hessian cost
- * that would otherwise dominate large fits. Large fits also start from the
- * optimum of the sample, which leaves only a few passes over all rows.
+ * that would otherwise dominate large fits. Large fits that start cold (at
+ * w = 0) first solve the sample alone: its optimum lies close to the optimum
+ * of all rows and leaves only a few passes over them.
  *
  * The line search is lazy: a trial step is taken and judged in the next
  * pass, which computes the objective and gradient there anyway. The step is
@@ -128,15 +129,18 @@ static inline int
 InSample(const PrmBtlProblem *prob, int64_t i, int64_t target)
 {
 	const double *zi = prob->z + i * prob->d;
-	double		picks[4];
+	double		picks[3];
 	uint64_t	h = 0x9e3779b97f4a7c15ULL;
 
-	/* hash a few of the row's values: its identity, not its position */
+	/*
+	 * Hash a few of the row's values: its identity, not its position. The
+	 * weight is left out so that refits with new weights (the M-steps of a
+	 * mixture) keep the same sample and workspace size.
+	 */
 	picks[0] = zi[0];
 	picks[1] = zi[prob->d / 2];
 	picks[2] = zi[prob->d - 1];
-	picks[3] = prob->weight ? prob->weight[i] : 1.0;
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k < 3; k++)
 	{
 		uint64_t	bits;
 
@@ -659,6 +663,7 @@ PrmBtlSolve(const PrmBtlProblem *prob, const PrmBtlOptions *opt, double *w,
 	BtlWorkLayout(prob, sample_n, method, (char *) work, &wk);
 	if (sample_n < prob->n)
 	{
+		int			cold = 1;
 		PrmBtlProblem sub;
 		PrmBtlResult subres = {0};
 
@@ -677,10 +682,15 @@ PrmBtlSolve(const PrmBtlProblem *prob, const PrmBtlOptions *opt, double *w,
 		sub.weight = wk.ws;
 		sub.l2 = prob->l2 * (double) sample_n / (double) prob->n;
 		wk.scale = 1.0;
-		Iterate(&sub, &wk, method, 1e-6, max_iter, w, &pr, &subres);
 		for (int j = 0; j < prob->d; j++)
-			if (!isfinite(w[j]))
-				memset(w, 0, sizeof(double) * prob->d);
+			cold &= w[j] == 0.0;
+		if (cold)
+		{
+			Iterate(&sub, &wk, method, 1e-6, max_iter, w, &pr, &subres);
+			for (int j = 0; j < prob->d; j++)
+				if (!isfinite(w[j]))
+					memset(w, 0, sizeof(double) * prob->d);
+		}
 	}
 	else
 	{

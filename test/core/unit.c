@@ -72,6 +72,7 @@ int
 main(void)
 {
 	TestBtl();
+	TestMixture();
 	printf("1..%d\n", checks);
 	printf("%d passed, %d failed\n", checks - failures, failures);
 	return failures ? 1 : 0;

@@ -20,5 +20,6 @@ double		UnitRelDiff(const double *a, const double *b, int n);
 
 /* Test groups, one per core module */
 void		TestBtl(void);
+void		TestMixture(void);
 
 #endif
