@@ -102,16 +102,25 @@ UsersRehash(PrmUsers *users, int32 nslots)
 	}
 }
 
-/*
- * Index of the user with this key, adding it if new. CurrentMemoryContext
- * is the aggregate context.
- */
+/* Index of the user with this key, adding it if new */
 static int32
 UsersLookup(PrmUsers *users, const char *key, int len)
+{
+	return PrmUsersLookup(users, key, len, true);
+}
+
+/*
+ * Index of the user with this key, or -1 if absent and add is false. New
+ * memory comes from CurrentMemoryContext.
+ */
+int32
+PrmUsersLookup(PrmUsers *users, const char *key, int len, bool add)
 {
 	uint32		h = hash_bytes((const unsigned char *) key, len);
 	int32		slot;
 
+	if (users->slots == NULL && !add)
+		return -1;
 	if (users->slots == NULL)
 	{
 		users->slots = palloc0(sizeof(int32) * INITIAL_USERS * 2);
@@ -132,6 +141,8 @@ UsersLookup(PrmUsers *users, const char *key, int len)
 			memcmp(users->keys + users->offset[u], key, len) == 0)
 			return u;
 	}
+	if (!add)
+		return -1;
 
 	/* a new user */
 	if (users->count == PG_INT32_MAX - 1)
@@ -210,36 +221,47 @@ ReadDifference(ArrayType *chosen, ArrayType *rejected, int d, double *row)
 						"Infinity")));
 }
 
+/*
+ * Text form of the user id in argument argno: *type and out cache the
+ * argument's type and output function (in mcxt) across calls.
+ */
+char *
+PrmUserIdText(FunctionCallInfo fcinfo, int argno, Oid *type, FmgrInfo *out,
+			  MemoryContext mcxt, int *len)
+{
+	Datum		value = PG_GETARG_DATUM(argno);
+	char	   *key;
+
+	if (*type == InvalidOid)
+	{
+		Oid			outfn;
+		bool		varlena;
+
+		*type = get_fn_expr_argtype(fcinfo->flinfo, argno);
+		getTypeOutputInfo(*type, &outfn, &varlena);
+		fmgr_info_cxt(outfn, out, mcxt);
+	}
+	if (*type == TEXTOID)
+	{
+		text	   *t = DatumGetTextPP(value);
+
+		*len = VARSIZE_ANY_EXHDR(t);
+		return VARDATA_ANY(t);
+	}
+	key = OutputFunctionCall(out, value);
+	*len = strlen(key);
+	return key;
+}
+
 /* Index of the user in argument argno, converting the id to its text */
 static int32
 ReadUser(PrmRows *rows, FunctionCallInfo fcinfo, int argno,
 		 MemoryContext aggcontext)
 {
-	Datum		value = PG_GETARG_DATUM(argno);
-	char	   *key;
 	int			len;
+	char	   *key = PrmUserIdText(fcinfo, argno, &rows->user_type,
+									&rows->user_out, aggcontext, &len);
 
-	if (rows->user_type == InvalidOid)
-	{
-		Oid			out;
-		bool		varlena;
-
-		rows->user_type = get_fn_expr_argtype(fcinfo->flinfo, argno);
-		getTypeOutputInfo(rows->user_type, &out, &varlena);
-		fmgr_info_cxt(out, &rows->user_out, aggcontext);
-	}
-	if (rows->user_type == TEXTOID)
-	{
-		text	   *t = DatumGetTextPP(value);
-
-		key = VARDATA_ANY(t);
-		len = VARSIZE_ANY_EXHDR(t);
-	}
-	else
-	{
-		key = OutputFunctionCall(&rows->user_out, value);
-		len = strlen(key);
-	}
 	return UsersLookup(rows->users, key, len);
 }
 
@@ -306,6 +328,22 @@ PrmRowsAdd(PrmRows *rows, FunctionCallInfo fcinfo, const PrmRowArgs *args,
 	rows->n++;
 }
 
+/* Record the model options of one call; they must not change in a group */
+void
+PrmRowsSetOptions(PrmRows *rows, int32 k, int32 restarts, int64 seed)
+{
+	if (rows->has_options &&
+		(rows->k != k || rows->restarts != restarts || rows->seed != seed))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k, restarts and seed must be the same for every row "
+						"of a group")));
+	rows->k = k;
+	rows->restarts = restarts;
+	rows->seed = seed;
+	rows->has_options = true;
+}
+
 /* Append the rows of src to dst (parallel combine) */
 void
 PrmRowsAppend(PrmRows *dst, const PrmRows *src, MemoryContext aggcontext)
@@ -341,6 +379,8 @@ PrmRowsAppend(PrmRows *dst, const PrmRows *src, MemoryContext aggcontext)
 	dst->skipped += src->skipped;
 	if (src->has_l2)
 		RowsSetL2(dst, src->l2);
+	if (src->has_options)
+		PrmRowsSetOptions(dst, src->k, src->restarts, src->seed);
 	MemoryContextSwitchTo(old);
 }
 
@@ -377,6 +417,10 @@ PrmRowsSerialize(const PrmRows *rows)
 	pq_sendbyte(&buf, rows->has_l2);
 	pq_sendfloat8(&buf, rows->l2);
 	pq_sendint32(&buf, nusers);
+	pq_sendbyte(&buf, rows->has_options);
+	pq_sendint32(&buf, rows->k);
+	pq_sendint32(&buf, rows->restarts);
+	pq_sendint64(&buf, rows->seed);
 	if (rows->n > 0)
 	{
 		pq_sendbytes(&buf, (const char *) rows->z,
@@ -428,6 +472,10 @@ PrmRowsDeserialize(bytea *bytes, MemoryContext aggcontext)
 	rows->has_l2 = pq_getmsgbyte(&buf);
 	rows->l2 = pq_getmsgfloat8(&buf);
 	nusers = pq_getmsgint(&buf, 4);
+	rows->has_options = pq_getmsgbyte(&buf);
+	rows->k = pq_getmsgint(&buf, 4);
+	rows->restarts = pq_getmsgint(&buf, 4);
+	rows->seed = pq_getmsgint64(&buf);
 	if (rows->d < 0 || rows->d > PRM_MAX_DIM || n < 0 ||
 		(n > 0 && rows->d == 0) || nusers < -1 ||
 		(Size) (buf.len - buf.cursor) <

@@ -23,6 +23,14 @@ typedef struct PrmUsers
 	int32		nslots;
 } PrmUsers;
 
+/* Index of a user key, adding it when add is true; -1 if absent */
+int32		PrmUsersLookup(PrmUsers *users, const char *key, int len,
+						   bool add);
+
+/* Text form of a user id argument, caching its output function */
+char	   *PrmUserIdText(FunctionCallInfo fcinfo, int argno, Oid *type,
+						  FmgrInfo *out, MemoryContext mcxt, int *len);
+
 /* Comparisons collected by a fit aggregate */
 typedef struct PrmRows
 {
@@ -38,6 +46,10 @@ typedef struct PrmRows
 	PrmUsers   *users;			/* NULL unless per-user */
 	Oid			user_type;		/* type of the user ids, or InvalidOid */
 	FmgrInfo	user_out;		/* its output function */
+	bool		has_options;	/* k, restarts and seed were given */
+	int32		k;				/* components of a per-user model */
+	int32		restarts;
+	int64		seed;
 } PrmRows;
 
 /* Argument positions of one aggregate call; -1 when absent */
@@ -57,6 +69,10 @@ PrmRows    *PrmRowsCreate(MemoryContext aggcontext, bool per_user,
 /* Add the comparison of one aggregate call */
 void		PrmRowsAdd(PrmRows *rows, FunctionCallInfo fcinfo,
 					   const PrmRowArgs *args, MemoryContext aggcontext);
+
+/* Record the model options of one call; they must not change in a group */
+void		PrmRowsSetOptions(PrmRows *rows, int32 k, int32 restarts,
+							  int64 seed);
 
 /* Append the rows of src to dst (parallel combine) */
 void		PrmRowsAppend(PrmRows *dst, const PrmRows *src,

@@ -1,12 +1,14 @@
 /*
  * embedding.c
- *	  Checks and conversion of embedding arrays (float8[] or real[]).
+ *	  Checks and conversion of embedding arrays (float8[] or real[]), and
+ *	  the rows of stored matrices.
  */
 #include "postgres.h"
 
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "utils/array.h"
 
 #include "pluralrm.h"
@@ -87,4 +89,51 @@ PrmEmbeddingRead(ArrayType *a, int d, double *out, const char *what)
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s embedding must not contain NaN or Infinity",
 						what)));
+}
+
+PG_FUNCTION_INFO_V1(matrix_rows);
+
+/* matrix_rows(float8[]): the rows of a 2-D array as 1-D arrays, in order */
+Datum
+matrix_rows(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *funcctx;
+	ArrayType  *m;
+	int			cols;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		MemoryContext old;
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		m = PG_GETARG_ARRAYTYPE_P_COPY(0);
+		if (ARR_ELEMTYPE(m) != FLOAT8OID || ARR_NDIM(m) != 2 ||
+			(ARR_HASNULL(m) && array_contains_nulls(m)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("matrix must be a 2-D float8[] without NULLs")));
+		funcctx->user_fctx = m;
+		funcctx->max_calls = ARR_DIMS(m)[0];
+		MemoryContextSwitchTo(old);
+	}
+	funcctx = SRF_PERCALL_SETUP();
+	m = (ArrayType *) funcctx->user_fctx;
+	cols = ARR_DIMS(m)[1];
+	if (funcctx->call_cntr < funcctx->max_calls)
+	{
+		const double *src = (const double *) ARR_DATA_PTR(m) +
+			funcctx->call_cntr * cols;
+		Datum	   *elems = palloc(sizeof(Datum) * Max(cols, 1));
+
+		for (int j = 0; j < cols; j++)
+			elems[j] = Float8GetDatum(src[j]);
+		SRF_RETURN_NEXT(funcctx,
+						PointerGetDatum(construct_array(elems, cols,
+														FLOAT8OID,
+														sizeof(float8),
+														FLOAT8PASSBYVAL,
+														TYPALIGN_DOUBLE)));
+	}
+	SRF_RETURN_DONE(funcctx);
 }

@@ -17,6 +17,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "comparisons.h"
 #include "pluralrm.h"
 
 PG_FUNCTION_INFO_V1(reward_score);
@@ -67,12 +68,84 @@ StoredArray(const char *name, const char *column, Datum datum, int ndim,
 	return out;
 }
 
+/*
+ * Read the per-user coefficients of model version model_id into the model,
+ * in batches through a cursor.
+ */
+static void
+LoadUserCoefficients(PrmModel *model, int64 model_id, MemoryContext mcxt)
+{
+	static const char *query =
+		"SELECT user_id, coefficients FROM pluralrm.user_coefficients "
+		"WHERE model_id = $1";
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(model_id)};
+	Portal		portal;
+	int64		cap = 1024;
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(mcxt);
+	model->users = palloc0(sizeof(PrmUsers));
+	model->coef = palloc_extended(sizeof(double) * cap * model->k,
+								  MCXT_ALLOC_HUGE);
+	model->cache_user = palloc(sizeof(int32) * PRM_USER_CACHE);
+	model->cache_w = palloc_extended(sizeof(double) * PRM_USER_CACHE *
+									 model->d, MCXT_ALLOC_HUGE);
+	for (int i = 0; i < PRM_USER_CACHE; i++)
+		model->cache_user[i] = -1;
+	MemoryContextSwitchTo(old);
+
+	portal = SPI_cursor_open_with_args(NULL, query, 1, argtypes, args, NULL,
+									   true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			bool		n1,
+						n2;
+			Datum		id = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1,
+										   &n1);
+			Datum		cf = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2,
+										   &n2);
+			text	   *key;
+			double	   *c;
+			int32		u;
+
+			if (n1 || n2)
+				MalformedModel(model->name, "A user row has a NULL column.");
+			key = DatumGetTextPP(id);
+			c = StoredArray(model->name, "coefficients", cf, 1, model->k, 0);
+			old = MemoryContextSwitchTo(mcxt);
+			u = PrmUsersLookup(model->users, VARDATA_ANY(key),
+							   VARSIZE_ANY_EXHDR(key), true);
+			if (u >= cap)
+			{
+				cap *= 2;
+				model->coef = repalloc_huge(model->coef,
+											sizeof(double) * cap * model->k);
+			}
+			MemoryContextSwitchTo(old);
+			memcpy(model->coef + (size_t) u * model->k, c,
+				   sizeof(double) * model->k);
+			pfree(c);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+}
+
 /* Load the current version of a named model into mcxt */
 PrmModel *
 PrmModelLoad(const char *name, MemoryContext mcxt)
 {
 	static const char *query =
-		"SELECT v.kind, v.k, v.d, v.base_rewards, v.population "
+		"SELECT v.kind, v.k, v.d, v.base_rewards, v.population, v.model_id, "
+		"EXISTS (SELECT 1 FROM pluralrm.user_coefficients c "
+		"WHERE c.model_id = v.model_id) "
 		"FROM pluralrm.models m JOIN pluralrm.model_versions v "
 		"ON v.name = m.name AND v.version = m.current_version "
 		"WHERE m.name = $1";
@@ -82,8 +155,8 @@ PrmModelLoad(const char *name, MemoryContext mcxt)
 	MemoryContext old;
 	HeapTuple	tup;
 	TupleDesc	desc;
-	bool		isnull[5];
-	Datum		vals[5];
+	bool		isnull[7];
+	Datum		vals[7];
 
 	args[0] = CStringGetTextDatum(name);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -99,7 +172,7 @@ PrmModelLoad(const char *name, MemoryContext mcxt)
 
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 7; i++)
 	{
 		vals[i] = SPI_getbinval(tup, desc, i + 1, &isnull[i]);
 		if (isnull[i])
@@ -130,6 +203,9 @@ PrmModelLoad(const char *name, MemoryContext mcxt)
 				model->base[c * model->d + j];
 	MemoryContextSwitchTo(old);
 
+	if (DatumGetBool(vals[6]))
+		LoadUserCoefficients(model, DatumGetInt64(vals[5]), mcxt);
+
 	SPI_finish();
 	return model;
 }
@@ -148,16 +224,42 @@ PrmDefaultModelName(void)
 }
 
 /*
- * Weight vector that serves a user.
- *
- * Every user of a single BTL model gets the same weights; per-user models
- * add their lookup here.
+ * Weight vector that serves a user: sum_c coefficients[c] * base[c] for a
+ * user with coefficients of their own, the population's vector for anyone
+ * else (and for every user of a single BTL model). A user's vector is
+ * computed on first use and kept in a direct-mapped cache.
  */
 const double *
 PrmModelUserWeights(PrmModel *model, FunctionCallInfo fcinfo,
 					int user_argno)
 {
-	return model->effective;
+	int			len;
+	char	   *key;
+	int32		u;
+	int			slot;
+	double	   *w;
+
+	if (model->users == NULL || user_argno < 0)
+		return model->effective;
+	key = PrmUserIdText(fcinfo, user_argno, &model->user_type,
+						&model->user_out, fcinfo->flinfo->fn_mcxt, &len);
+	u = PrmUsersLookup(model->users, key, len, false);
+	if (u < 0)
+		return model->effective;
+
+	slot = u % PRM_USER_CACHE;
+	w = model->cache_w + (size_t) slot * model->d;
+	if (model->cache_user[slot] != u)
+	{
+		const double *c = model->coef + (size_t) u * model->k;
+
+		memset(w, 0, sizeof(double) * model->d);
+		for (int b = 0; b < model->k; b++)
+			for (int j = 0; j < model->d; j++)
+				w[j] += c[b] * model->base[b * model->d + j];
+		model->cache_user[slot] = u;
+	}
+	return w;
 }
 
 /* Find the model for this call in fn_extra, loading it on first use */

@@ -31,6 +31,11 @@ void		PrmEmbeddingRead(ArrayType *a, int d, double *out,
 /* Raise the standard error for an embedding of the wrong dimension */
 void		PrmDimensionMismatch(int expected, int got) pg_attribute_noreturn();
 
+struct PrmUsers;
+
+/* Users whose effective weight vectors are cached while scoring */
+#define PRM_USER_CACHE 4096
+
 /* A stored model loaded into memory for scoring and evaluation */
 typedef struct PrmModel
 {
@@ -41,6 +46,12 @@ typedef struct PrmModel
 	double	   *base;			/* k x d base rewards, row-major */
 	double	   *population;		/* k coefficients for users not seen */
 	double	   *effective;		/* d weights: population . base */
+	struct PrmUsers *users;		/* users with coefficients, or NULL */
+	double	   *coef;			/* users x k coefficients */
+	Oid			user_type;		/* type of the user id argument */
+	FmgrInfo	user_out;		/* its output function */
+	int32	   *cache_user;		/* PRM_USER_CACHE cached user indexes */
+	double	   *cache_w;		/* PRM_USER_CACHE x d their weights */
 } PrmModel;
 
 /* Load the current version of a named model into mcxt */

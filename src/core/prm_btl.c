@@ -654,10 +654,6 @@ PrmBtlSolve(const PrmBtlProblem *prob, const PrmBtlOptions *opt, double *w,
 	if (prob->n <= 0 || prob->d <= 0 || prob->l2 < 0 || !isfinite(prob->l2))
 		return res->status = PRM_BAD_INPUT;
 
-	res->informative = CountInformative(prob);
-	if (res->informative == 0)
-		return res->status = PRM_NO_INFORMATION;
-
 	/* the curvature sample: all rows, or a hashed subset copied aside */
 	sample_n = SampleRows(prob, NULL, NULL);
 	BtlWorkLayout(prob, sample_n, method, (char *) work, &wk);
@@ -702,6 +698,16 @@ PrmBtlSolve(const PrmBtlProblem *prob, const PrmBtlOptions *opt, double *w,
 	status = Iterate(prob, &wk, method, tol, max_iter, w, &pr, res);
 	if (status != PRM_OK && status != PRM_NOT_CONVERGED)
 		return res->status = status;
+
+	/* a gradient of zero at once may mean there is nothing to learn */
+	if (res->iterations == 0 && res->grad_norm == 0.0)
+	{
+		res->informative = CountInformative(prob);
+		if (res->informative == 0)
+			return res->status = PRM_NO_INFORMATION;
+	}
+	else
+		res->informative = pr.informative;
 	res->converged = status == PRM_OK;
 	FillResult(&pr, res);
 	if (prob->l2 == 0 && pr.informative > 0 &&

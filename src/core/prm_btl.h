@@ -56,7 +56,7 @@ typedef struct PrmBtlResult
 	double		grad_norm0;		/* ||grad f(0)||, the tolerance scale */
 	double		accuracy;		/* weighted share with w . z_i > 0 */
 	double		weight_sum;
-	int64_t		informative;	/* rows with a nonzero z_i and weight */
+	int64_t		informative;	/* weighted rows with a nonzero margin */
 } PrmBtlResult;
 
 /* Default stopping rule and iteration limit */

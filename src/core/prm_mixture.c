@@ -11,6 +11,8 @@
 
 #include "prm_btl.h"
 
+#define Min(a, b) ((a) < (b) ? (a) : (b))
+
 /* Rows per block when computing margins for all components */
 #define MIX_BLOCK_ROWS 256
 
@@ -19,14 +21,18 @@
 
 /* Tolerance and iterations of the M-step solves inside EM */
 #define MSTEP_TOL 1e-6
-#define MSTEP_ITER 3
+#define MSTEP_ITER 1
 
 /* Tolerance of the final M-step that polishes the converged fit */
 #define POLISH_TOL 1e-9
 
+/* Restart runs stop earlier than the final run; only the best goes on */
+#define RESTART_TOL 1e-6
+#define RESTART_MAX_ITER 50
+
 /* A run whose objective is this close to the best reached the best */
-#define SAME_OPTIMUM_ABS 1e-3
-#define SAME_OPTIMUM_REL 1e-6
+#define SAME_OPTIMUM_ABS 1e-2
+#define SAME_OPTIMUM_REL 1e-5
 
 /* Workspace carved into named arrays */
 typedef struct MixWork
@@ -557,7 +563,8 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 		st = KMeansStart(&wk.sample, &wk, seed, wk.w, wk.pi, wk.gamma);
 		if (st != PRM_OK)
 			return res->status = st;
-		st = RunEm(&wk.sample, &wk, wk.w, wk.pi, wk.gamma, tol, max_iter,
+		st = RunEm(&wk.sample, &wk, wk.w, wk.pi, wk.gamma,
+				   fmax(tol, RESTART_TOL), Min(max_iter, RESTART_MAX_ITER),
 				   NULL, &rr);
 		if (st != PRM_OK)
 			return res->status = st;
