@@ -9,8 +9,8 @@
  *
  * The gradient is always exact. The curvature (the Hessian for Newton,
  * Hessian-vector products for Newton-CG) comes from every row when the data
- * are small, and otherwise from a sample of about max(PRM_BTL_HESSIAN_ROWS,
- * 64 d) rows, at most a quarter of them, copied aside once and scaled up. A row is in the sample when a hash of its
+ * are small, and otherwise from a sample of PrmCurvatureSampleRows(d)
+ * rows, at most a quarter of them, copied aside once and scaled up. A row is in the sample when a hash of its
  * values says so, so the sample, and with it every iterate, does not depend
  * on the order in which rows arrived (parallel plans deliver them in any
  * order). A sampled curvature only changes the search direction, never the
@@ -110,47 +110,11 @@ BlockRows(int d)
 	return rows;
 }
 
-/*
- * Rows in the curvature sample for dimension d. The sample's Hessian must
- * be close to the full one for fast convergence, which takes many rows per
- * dimension; and the sample is only worth it below a quarter of the rows,
- * which also bounds the memory of its copy by a quarter of the data.
- */
-static int64_t
-SampleTarget(int d)
-{
-	int64_t		rows = (int64_t) 64 * d;
-
-	return rows > PRM_BTL_HESSIAN_ROWS ? rows : PRM_BTL_HESSIAN_ROWS;
-}
-
 /* Whether row i belongs to a sample of about target of n rows */
 static inline int
 InSample(const PrmBtlProblem *prob, int64_t i, int64_t target)
 {
-	const double *zi = prob->z + i * prob->d;
-	double		picks[3];
-	uint64_t	h = 0x9e3779b97f4a7c15ULL;
-
-	/*
-	 * Hash a few of the row's values: its identity, not its position. The
-	 * weight is left out so that refits with new weights (the M-steps of a
-	 * mixture) keep the same sample and workspace size.
-	 */
-	picks[0] = zi[0];
-	picks[1] = zi[prob->d / 2];
-	picks[2] = zi[prob->d - 1];
-	for (int k = 0; k < 3; k++)
-	{
-		uint64_t	bits;
-
-		memcpy(&bits, &picks[k], sizeof(bits));
-		h ^= bits + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-		h ^= h >> 31;
-		h *= 0xbf58476d1ce4e5b9ULL;
-		h ^= h >> 29;
-	}
-	return (double) (h >> 11) * (1.0 / 9007199254740992.0) <
+	return PrmRowHash(prob->z + i * prob->d, prob->d) <
 		(double) target / (double) prob->n;
 }
 
@@ -158,7 +122,7 @@ InSample(const PrmBtlProblem *prob, int64_t i, int64_t target)
 static int64_t
 SampleRows(const PrmBtlProblem *prob, double *zs, double *ws)
 {
-	int64_t		target = SampleTarget(prob->d);
+	int64_t		target = PrmCurvatureSampleRows(prob->d);
 	int64_t		count = 0;
 
 	if (prob->n <= 4 * target)

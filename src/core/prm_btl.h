@@ -63,8 +63,6 @@ typedef struct PrmBtlResult
 #define PRM_BTL_DEFAULT_TOL 1e-9
 #define PRM_BTL_DEFAULT_MAX_ITER 100
 
-/* Fewest rows in a curvature sample; see prm_btl.c */
-#define PRM_BTL_HESSIAN_ROWS 65536
 
 /* Pick the method that is cheaper for this shape of problem */
 PrmBtlMethod PrmBtlChooseMethod(int64_t n, int d);

@@ -42,6 +42,47 @@ PrmNorm2(const double *x, int n)
 }
 
 /*
+ * Rows in a curvature sample for dimension d. The sample's Hessian must be
+ * close to the full one for fast convergence, which takes many rows per
+ * dimension; a sample is only taken from more than four times as many rows,
+ * which also bounds the memory of its copy by a quarter of the data.
+ */
+int64_t
+PrmCurvatureSampleRows(int d)
+{
+	int64_t		rows = (int64_t) 64 * d;
+
+	return rows > 65536 ? rows : 65536;
+}
+
+/*
+ * Hash of a row's values in [0, 1).
+ *
+ * Curvature samples pick rows by this hash of a few of their values, so a
+ * sample is the same whatever order the rows arrived in (parallel plans
+ * deliver them in any order). Weights are left out, so refits with new
+ * weights (the M-steps of a mixture) keep the same sample.
+ */
+double
+PrmRowHash(const double *row, int d)
+{
+	double		picks[3] = {row[0], row[d / 2], row[d - 1]};
+	uint64_t	h = 0x9e3779b97f4a7c15ULL;
+
+	for (int k = 0; k < 3; k++)
+	{
+		uint64_t	bits;
+
+		memcpy(&bits, &picks[k], sizeof(bits));
+		h ^= bits + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+		h ^= h >> 31;
+		h *= 0xbf58476d1ce4e5b9ULL;
+		h ^= h >> 29;
+	}
+	return (double) (h >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/*
  * Factor a symmetric d x d matrix (upper triangle, column-major) in place.
  *
  * When the matrix is singular or not quite positive definite, retry with a

@@ -56,6 +56,12 @@ double		PrmSigmoid(double x);
 /* Euclidean norm of a vector */
 double		PrmNorm2(const double *x, int n);
 
+/* Rows in a curvature sample for dimension d; see prm_btl.c */
+int64_t		PrmCurvatureSampleRows(int d);
+
+/* Hash of a row's values in [0, 1): its identity, not its position */
+double		PrmRowHash(const double *row, int d);
+
 /* Cholesky factor of a d x d matrix in place, adding ridge if needed */
 int			PrmCholeskyRidge(double *a, const double *orig, int d,
 							 double *ridge_out);

@@ -16,12 +16,22 @@
 /* Rows per block when computing margins for all components */
 #define MIX_BLOCK_ROWS 256
 
+/* Rows per call of dsyrk when forming a Hessian: fewer packing overheads */
+#define SYRK_ROWS 2048
+
+/* M-steps that reuse a Hessian before it is formed again */
+#define HESSIAN_REUSE 5
+
 /* Lloyd iterations of spherical k-means after k-means++ seeding */
 #define KMEANS_ITER 10
 
-/* Tolerance and iterations of the M-step solves inside EM */
+/* Tolerance of the full M-step solves that start a run */
 #define MSTEP_TOL 1e-6
-#define MSTEP_ITER 1
+
+/* Armijo constant, rounding allowance and most halvings of a Newton M-step */
+#define ARMIJO_C 1e-4
+#define ROUNDING_REL 1e-12
+#define MAX_HALVINGS 30
 
 /* Tolerance of the final M-step that polishes the converged fit */
 #define POLISH_TOL 1e-9
@@ -56,6 +66,29 @@ typedef struct MixWork
 	int32_t    *s_map;			/* users: index in the sample or -1 */
 	void	   *btlwork;
 	PrmMixtureProblem sample;	/* the restart problem */
+
+	/* the fused Newton M-step */
+	double	   *lsig;			/* n x k log sigmoid of every margin */
+	double	   *gamma_old;		/* users x k responsibilities of the step */
+	double	   *grad;			/* k x d gradients */
+	double	   *dir;			/* k x d Newton directions */
+	double	   *wold;			/* k x d point the step starts from */
+	double	   *rblock;			/* MIX_BLOCK_ROWS x k residuals */
+	double	   *blk;			/* MIX_BLOCK_ROWS x d scaled rows */
+	double	   *hess;			/* d x d Hessian of one component */
+	double	   *chol;			/* k x d x d Cholesky factors */
+	int			chol_age;		/* M-steps since the factors were made */
+	double	   *fold;			/* k component objectives at wold */
+	double	   *fnew;			/* k component objectives at w */
+	double	   *slope;			/* k directional derivatives */
+	double	   *alpha;			/* k step lengths */
+	double	   *cz;				/* curvature sample rows, when copied */
+	double	   *cw;
+	int32_t    *cu;
+	int64_t		c_n;			/* rows of the curvature sample */
+	const double *c_z;
+	const double *c_w;
+	const int32_t *c_u;
 } MixWork;
 
 /* splitmix64: the next value of a seeded sequence */
@@ -109,6 +142,41 @@ SampleSize(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 		*rows += UserSampled(prob, opt, prob->user[i]);
 }
 
+/*
+ * Rows of p's curvature sample: all rows when they are few, else the rows
+ * whose hash falls under the sample's share (see PrmRowHash), copied into
+ * z, w and u when those are given. Returns the number of rows.
+ */
+static int64_t
+CurvatureRows(const PrmMixtureProblem *p, double *z, double *w, int32_t *u,
+			  int64_t *count_out)
+{
+	int64_t		target = PrmCurvatureSampleRows(p->d);
+	int64_t		count = 0;
+
+	if (p->n <= 4 * target)
+		return p->n;
+	for (int64_t i = 0; i < p->n; i++)
+	{
+		if ((i & 65535) == 0)
+			PrmCheckInterrupts();
+		if (PrmRowHash(p->z + i * p->d, p->d) >=
+			(double) target / (double) p->n)
+			continue;
+		if (z)
+		{
+			memcpy(z + count * p->d, p->z + i * p->d,
+				   sizeof(double) * p->d);
+			w[count] = p->weight ? p->weight[i] : 1.0;
+			u[count] = p->user[i];
+		}
+		count++;
+	}
+	if (count_out)
+		*count_out = count;
+	return count;
+}
+
 /* Lay the workspace out; with base NULL only the size is computed */
 static size_t
 MixWorkLayout(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
@@ -155,6 +223,27 @@ MixWorkLayout(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 		TAKE(s_map, int32_t, prob->users);
 	}
 	TAKE(btlwork, char, PrmBtlWorkspaceSize(&bp, PRM_METHOD_AUTO));
+	TAKE(lsig, double, (size_t) prob->n * k);
+	TAKE(gamma_old, double, uk);
+	TAKE(grad, double, (size_t) k * d);
+	TAKE(dir, double, (size_t) k * d);
+	TAKE(wold, double, (size_t) k * d);
+	TAKE(rblock, double, (size_t) SYRK_ROWS * k);
+	TAKE(blk, double, (size_t) SYRK_ROWS * d);
+	TAKE(hess, double, (size_t) d * d);
+	TAKE(chol, double, (size_t) k * d * d);
+	TAKE(fold, double, k);
+	TAKE(fnew, double, k);
+	TAKE(slope, double, k);
+	TAKE(alpha, double, k);
+	if (prob->n > 4 * PrmCurvatureSampleRows(d))
+	{
+		int64_t		c_n = CurvatureRows(prob, NULL, NULL, NULL, NULL);
+
+		TAKE(cz, double, (size_t) c_n * d);
+		TAKE(cw, double, c_n);
+		TAKE(cu, int32_t, c_n);
+	}
 #undef TAKE
 	if (base)
 	{
@@ -211,39 +300,99 @@ BuildSample(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 	wk->sample.user = wk->s_user;
 }
 
-/*
- * E-step: responsibilities of every user into gamma; returns the penalized
- * log-likelihood and puts the unpenalized one in *loglik.
- */
+/* Point the curvature sample at the rows of problem p */
+static void
+UseCurvatureSample(const PrmMixtureProblem *p, MixWork *wk)
+{
+	if (p->n <= 4 * PrmCurvatureSampleRows(p->d))
+	{
+		wk->c_n = p->n;
+		wk->c_z = p->z;
+		wk->c_w = p->weight;
+		wk->c_u = p->user;
+		return;
+	}
+	wk->c_n = CurvatureRows(p, wk->cz, wk->cw, wk->cu, NULL);
+	wk->c_z = wk->cz;
+	wk->c_w = wk->cw;
+	wk->c_u = wk->cu;
+}
+
+/* Penalty (l2 / 2) ||w_c||^2 of component c */
 static double
-EStep(const PrmMixtureProblem *p, MixWork *wk, const double *w,
-	  const double *pi, double *gamma, double *loglik)
+Penalty(const PrmMixtureProblem *p, const double *w, int c)
+{
+	double		ss = 0.0;
+
+	for (int j = 0; j < p->d; j++)
+		ss += w[(size_t) c * p->d + j] * w[(size_t) c * p->d + j];
+	return 0.5 * p->l2 * ss;
+}
+
+/*
+ * One pass at w: log sigmoid of every margin into lsig and each user's
+ * log-likelihood under each component into logl. With judge not NULL, also
+ * each component's M-step objective under those responsibilities into
+ * wk->fnew.
+ */
+static void
+MarginPass(const PrmMixtureProblem *p, MixWork *wk, const double *w,
+		   const double *judge)
 {
 	int			k = p->k;
 	int			d = p->d;
-	double		ll = 0.0;
-	double		pen = 0.0;
 
 	memset(wk->logl, 0, sizeof(double) * (size_t) p->users * k);
+	memset(wk->fnew, 0, sizeof(double) * k);
 	for (int64_t start = 0; start < p->n; start += MIX_BLOCK_ROWS)
 	{
 		int			nb = (int) (p->n - start < MIX_BLOCK_ROWS ?
 								p->n - start : MIX_BLOCK_ROWS);
+		double	   *lb = wk->lsig + (size_t) start * k;
 
 		if ((start / MIX_BLOCK_ROWS) % 64 == 0)
 			PrmCheckInterrupts();
-		/* margins of the block under every component: Z_b W^T */
-		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, k, d, 1.0,
-					p->z + start * d, d, w, d, 0.0, wk->mblock, k);
+		/*
+		 * Margins of the block under every component, Z_b W^T. One matrix
+		 * vector product per component while the block is in cache: with
+		 * few components dgemm spends its time packing.
+		 */
+		for (int c = 0; c < k; c++)
+			cblas_dgemv(CblasRowMajor, CblasNoTrans, nb, d, 1.0,
+						p->z + start * d, d, w + (size_t) c * d, 1, 0.0,
+						lb + c, k);
 		for (int i = 0; i < nb; i++)
 		{
 			double		a = p->weight ? p->weight[start + i] : 1.0;
-			double	   *lu = wk->logl + (size_t) p->user[start + i] * k;
+			int32_t		u = p->user[start + i];
+			double	   *lu = wk->logl + (size_t) u * k;
 
 			for (int c = 0; c < k; c++)
-				lu[c] -= a * PrmSoftplus(-wk->mblock[(size_t) i * k + c]);
+			{
+				double		l = -PrmSoftplus(-lb[(size_t) i * k + c]);
+
+				lb[(size_t) i * k + c] = l;
+				lu[c] += a * l;
+				if (judge)
+					wk->fnew[c] -= a * judge[(size_t) u * k + c] * l;
+			}
 		}
 	}
+	for (int c = 0; c < k; c++)
+		wk->fnew[c] += Penalty(p, w, c);
+}
+
+/*
+ * Responsibilities of every user from logl and the mixing weights; returns
+ * the penalized log-likelihood and puts the unpenalized one in *loglik.
+ */
+static double
+Responsibilities(const PrmMixtureProblem *p, MixWork *wk, const double *w,
+				 const double *pi, double *gamma, double *loglik)
+{
+	int			k = p->k;
+	double		ll = 0.0;
+	double		pen = 0.0;
 
 	for (int32_t u = 0; u < p->users; u++)
 	{
@@ -267,11 +416,152 @@ EStep(const PrmMixtureProblem *p, MixWork *wk, const double *w,
 			gu[c] /= sum;
 		ll += top + log(sum);
 	}
-
-	for (int j = 0; j < k * d; j++)
-		pen += w[j] * w[j];
+	for (int c = 0; c < k; c++)
+		pen += Penalty(p, w, c);
 	*loglik = ll;
-	return ll - 0.5 * p->l2 * pen;
+	return ll - pen;
+}
+
+/* E-step at w: responsibilities into gamma; returns the objective */
+static double
+EStep(const PrmMixtureProblem *p, MixWork *wk, const double *w,
+	  const double *pi, double *gamma, double *loglik)
+{
+	MarginPass(p, wk, w, NULL);
+	return Responsibilities(p, wk, w, pi, gamma, loglik);
+}
+
+/* Each component's M-step objective at the margins in lsig, into out */
+static void
+ComponentObjectives(const PrmMixtureProblem *p, MixWork *wk, const double *w,
+					const double *gamma, double *out)
+{
+	int			k = p->k;
+
+	memset(out, 0, sizeof(double) * k);
+	for (int64_t i = 0; i < p->n; i++)
+	{
+		double		a = p->weight ? p->weight[i] : 1.0;
+		const double *g = gamma + (size_t) p->user[i] * k;
+
+		for (int c = 0; c < k; c++)
+			out[c] -= a * g[c] * wk->lsig[(size_t) i * k + c];
+	}
+	for (int c = 0; c < k; c++)
+		out[c] += Penalty(p, w, c);
+}
+
+/* Form component c's Hessian at w from the curvature sample and factor it */
+static void
+FactorHessian(const PrmMixtureProblem *p, MixWork *wk, const double *w,
+			  const double *gamma, int c)
+{
+	int			k = p->k;
+	int			d = p->d;
+	const double *wc = w + (size_t) c * d;
+	double		scale = (double) p->n / (double) wk->c_n;
+
+	memset(wk->hess, 0, sizeof(double) * (size_t) d * d);
+	for (int64_t start = 0; start < wk->c_n; start += SYRK_ROWS)
+	{
+		int			nb = (int) (wk->c_n - start < SYRK_ROWS ?
+								wk->c_n - start : SYRK_ROWS);
+		const double *zb = wk->c_z + start * d;
+
+		PrmCheckInterrupts();
+		cblas_dgemv(CblasRowMajor, CblasNoTrans, nb, d, 1.0, zb, d, wc, 1,
+					0.0, wk->rblock, 1);
+		for (int i = 0; i < nb; i++)
+		{
+			double		a = wk->c_w ? wk->c_w[start + i] : 1.0;
+			double		sp = PrmSigmoid(wk->rblock[i]);
+			double		sc = sqrt(a * gamma[(size_t) wk->c_u[start + i] * k +
+										c] * sp * (1.0 - sp));
+
+			for (int j = 0; j < d; j++)
+				wk->blk[(size_t) i * d + j] = sc * zb[(size_t) i * d + j];
+		}
+		cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, d, nb, 1.0,
+					wk->blk, d, 1.0, wk->hess, d);
+	}
+	for (int j = 0; j < d; j++)
+	{
+		cblas_dscal(j + 1, scale, wk->hess + (size_t) j * d, 1);
+		wk->hess[(size_t) j * d + j] += p->l2;
+	}
+	if (PrmCholeskyRidge(wk->chol + (size_t) c * d * d, wk->hess, d,
+						 NULL) != 0)
+	{
+		/* fall back to the penalty alone: a scaled gradient step */
+		memset(wk->chol + (size_t) c * d * d, 0,
+			   sizeof(double) * (size_t) d * d);
+		for (int j = 0; j < d; j++)
+			wk->chol[(size_t) c * d * d + (size_t) j * d + j] =
+				sqrt(p->l2 + 1.0);
+	}
+}
+
+/*
+ * Newton directions of every component's M-step objective at w: the
+ * gradients from one pass over all rows (using the margins in lsig), the
+ * Hessians from the curvature sample, formed again only when refresh is
+ * set (a generalized M-step only needs descent, and EM's own rate, not the
+ * M-step's, limits convergence).
+ */
+static void
+NewtonDirections(const PrmMixtureProblem *p, MixWork *wk, const double *w,
+				 const double *gamma, int refresh)
+{
+	int			k = p->k;
+	int			d = p->d;
+	int			one = 1;
+
+	memset(wk->grad, 0, sizeof(double) * (size_t) k * d);
+	for (int64_t start = 0; start < p->n; start += MIX_BLOCK_ROWS)
+	{
+		int			nb = (int) (p->n - start < MIX_BLOCK_ROWS ?
+								p->n - start : MIX_BLOCK_ROWS);
+
+		if ((start / MIX_BLOCK_ROWS) % 64 == 0)
+			PrmCheckInterrupts();
+		for (int i = 0; i < nb; i++)
+		{
+			double		a = p->weight ? p->weight[start + i] : 1.0;
+			const double *g = gamma + (size_t) p->user[start + i] * k;
+			const double *l = wk->lsig + (size_t) (start + i) * k;
+
+			/* d/dw of -log sigmoid(m) is (sigmoid(m) - 1) z */
+			for (int c = 0; c < k; c++)
+				wk->rblock[(size_t) i * k + c] = a * g[c] * (exp(l[c]) - 1.0);
+		}
+		for (int c = 0; c < k; c++)
+			cblas_dgemv(CblasRowMajor, CblasTrans, nb, d, 1.0,
+						p->z + start * d, d, wk->rblock + c, k, 1.0,
+						wk->grad + (size_t) c * d, 1);
+	}
+
+	for (int c = 0; c < k; c++)
+	{
+		double	   *gc = wk->grad + (size_t) c * d;
+		double	   *pc = wk->dir + (size_t) c * d;
+		int			info;
+
+		cblas_daxpy(d, p->l2, w + (size_t) c * d, 1, gc, 1);
+		if (refresh)
+			FactorHessian(p, wk, w, gamma, c);
+		for (int j = 0; j < d; j++)
+			pc[j] = -gc[j];
+		dpotrs_("U", &d, &one, wk->chol + (size_t) c * d * d, &d, pc, &d,
+				&info);
+		wk->slope[c] = cblas_ddot(d, gc, 1, pc, 1);
+		if (!(wk->slope[c] < 0))
+		{
+			/* not a descent direction: fall back to steepest descent */
+			for (int j = 0; j < d; j++)
+				pc[j] = -gc[j];
+			wk->slope[c] = -cblas_ddot(d, gc, 1, gc, 1);
+		}
+	}
 }
 
 /*
@@ -319,6 +609,70 @@ MStep(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
 }
 
 /*
+ * One generalized M-step: mixing weights from gamma, then a Newton step for
+ * every component at once, each halved until it lowers that component's
+ * objective (within rounding). Leaves the margins at the new w in lsig and
+ * logl, ready for the next E-step.
+ */
+static void
+NewtonMStep(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
+			const double *gamma)
+{
+	int			k = p->k;
+	int			d = p->d;
+	int			refresh;
+
+	for (int c = 0; c < k; c++)
+	{
+		double		mass = 0.0;
+
+		for (int32_t u = 0; u < p->users; u++)
+			mass += gamma[(size_t) u * k + c];
+		pi[c] = mass / p->users;
+	}
+
+	/* lsig holds the margins at w: the objectives and directions there */
+	ComponentObjectives(p, wk, w, gamma, wk->fold);
+	refresh = wk->chol_age == 0 || wk->chol_age >= HESSIAN_REUSE;
+	NewtonDirections(p, wk, w, gamma, refresh);
+	wk->chol_age = refresh ? 1 : wk->chol_age + 1;
+	memcpy(wk->gamma_old, gamma, sizeof(double) * (size_t) p->users * k);
+	memcpy(wk->wold, w, sizeof(double) * (size_t) k * d);
+	for (int c = 0; c < k; c++)
+	{
+		wk->alpha[c] = 1.0;
+		cblas_daxpy(d, 1.0, wk->dir + (size_t) c * d, 1, w + (size_t) c * d,
+					1);
+	}
+
+	for (int halvings = 0;; halvings++)
+	{
+		int			all_ok = 1;
+
+		MarginPass(p, wk, w, wk->gamma_old);
+		for (int c = 0; c < k; c++)
+		{
+			double		allowed = wk->fold[c] +
+				ARMIJO_C * wk->alpha[c] * wk->slope[c] +
+				ROUNDING_REL * fabs(wk->fold[c]);
+
+			if (wk->alpha[c] == 0.0 || wk->fnew[c] <= allowed)
+				continue;
+			all_ok = 0;
+			wk->alpha[c] = halvings + 1 < MAX_HALVINGS ?
+				wk->alpha[c] * 0.5 : 0.0;
+			for (int j = 0; j < d; j++)
+				w[(size_t) c * d + j] = wk->wold[(size_t) c * d + j] +
+					wk->alpha[c] * wk->dir[(size_t) c * d + j];
+		}
+		if (all_ok)
+			break;
+		/* a step that had to be shortened asks for fresh Hessians */
+		wk->chol_age = 0;
+	}
+}
+
+/*
  * Run EM on p from w and pi until the relative change of the penalized
  * log-likelihood is at most tol; gamma receives the final
  * responsibilities. trace, when not NULL, receives the objective of every
@@ -335,10 +689,13 @@ RunEm(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
 	int			it;
 	PrmStatus	st;
 
+	UseCurvatureSample(p, wk);
+	wk->chol_age = 0;
 	res->converged = 0;
+	MarginPass(p, wk, w, NULL);
 	for (it = 0;; it++)
 	{
-		obj = EStep(p, wk, w, pi, gamma, &ll);
+		obj = Responsibilities(p, wk, w, pi, gamma, &ll);
 		if (!isfinite(obj))
 			return PRM_BAD_INPUT;
 		if (trace)
@@ -351,9 +708,7 @@ RunEm(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
 		if (it >= max_iter)
 			break;
 		prev = obj;
-		st = MStep(p, wk, w, pi, gamma, MSTEP_TOL, MSTEP_ITER);
-		if (st != PRM_OK)
-			return st;
+		NewtonMStep(p, wk, w, pi, gamma);
 	}
 
 	/* polish: solve every component to full precision for the final gamma */
