@@ -1,0 +1,853 @@
+/*
+ * prm_factor.c
+ *	  Factorized reward models: fitting B, the population prior and every
+ *	  user's coefficients; a new user's posterior; question selection.
+ */
+#include "prm_factor.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+extern void dsyev_(const char *jobz, const char *uplo, const int *n,
+				   double *a, const int *lda, double *w, double *work,
+				   const int *lwork, int *info);
+
+/* Rows per block of a pass over the difference vectors */
+#define FAC_BLOCK_ROWS 256
+
+/* Rows per dsyrk call when forming a Hessian of B */
+#define SYRK_ROWS 2048
+
+/* Newton iterations and tolerance of one user's posterior mode */
+#define USER_MAX_ITER 50
+#define USER_TOL 1e-10
+
+/* Line search of the B step */
+#define ARMIJO_C 1e-4
+#define ROUNDING_REL 1e-12
+#define MAX_HALVINGS 30
+
+/* Ridge added to the empirical-Bayes covariance */
+#define SIGMA_RIDGE 1e-6
+
+/* Workspace of the full fit */
+typedef struct FacWork
+{
+	double	   *v;				/* n x k features B z_i */
+	double	   *vnew;			/* n x k features at a trial B */
+	int64_t    *ustart;			/* users + 1 offsets into urows */
+	int64_t    *urows;			/* rows grouped by user */
+	double	   *gv;				/* rows of the largest user x k */
+	double	   *gw;				/* their weights */
+	void	   *uwork;			/* user posterior workspace */
+	double	   *prec;			/* k x k prior precision */
+	double	   *grad;			/* k x d gradient of B */
+	double	   *dir;			/* k x d step of B */
+	double	   *bold;			/* k x d B before the step */
+	double	   *rblock;			/* SYRK_ROWS x k */
+	double	   *blk;			/* SYRK_ROWS x d */
+	double	   *hess;			/* d x d */
+	double	   *chol;			/* k x d x d */
+	double	   *cz;				/* curvature sample rows, when copied */
+	double	   *cw;
+	int32_t    *cu;
+	int64_t		c_n;
+	const double *c_z;
+	const double *c_w;
+	const int32_t *c_u;
+	double	   *mtmp;			/* d x d for the starting eigenvectors */
+	double	   *eig;			/* d eigenvalues */
+	double	   *lwork;			/* LAPACK work */
+	double	   *ubuf;			/* users x d summed directions */
+	int			lwork_n;
+	int64_t		max_rows;		/* rows of the largest user */
+} FacWork;
+
+/* Invert a symmetric positive definite k x k matrix in place */
+PrmStatus
+PrmInvertSpd(double *a, int k)
+{
+	int			info;
+
+	dpotrf_("U", &k, a, &k, &info);
+	if (info != 0)
+		return PRM_NOT_POSITIVE_DEFINITE;
+	dpotri_("U", &k, a, &k, &info);
+	if (info != 0)
+		return PRM_NOT_POSITIVE_DEFINITE;
+	/* column-major upper triangle: mirror into the lower one */
+	for (int j = 0; j < k; j++)
+		for (int i = j + 1; i < k; i++)
+			a[(size_t) j * k + i] = a[(size_t) i * k + j];
+	return PRM_OK;
+}
+
+/* Workspace of UserMap for n rows and k components */
+static size_t
+UserMapWorkSize(int64_t n, int k)
+{
+	/* margins, gradient, step, trial point, Hessian, factor, free index */
+	return sizeof(double) * ((size_t) n + 3 * k + 2 * (size_t) k * k + k) +
+		sizeof(int) * k + 64;
+}
+
+/* Bytes of workspace PrmUserPosterior needs */
+size_t
+PrmUserWorkspaceSize(int n, int k)
+{
+	return sizeof(double) * (size_t) n * k + UserMapWorkSize(n, k);
+}
+
+/* Penalized objective of one user at c from features v */
+static double
+UserObjective(int64_t n, int k, const double *v, const double *w,
+			  const double *mu, const double *prec, const double *c,
+			  double *m, double *loglik)
+{
+	double		f = 0.0;
+	double		quad = 0.0;
+
+	for (int64_t i = 0; i < n; i++)
+	{
+		double		a = w ? w[i] : 1.0;
+
+		m[i] = cblas_ddot(k, v + i * k, 1, c, 1);
+		f += a * PrmSoftplus(-m[i]);
+	}
+	if (loglik)
+		*loglik = -f;
+	for (int a = 0; a < k; a++)
+		for (int b = 0; b < k; b++)
+			quad += (c[a] - mu[a]) * prec[(size_t) a * k + b] *
+				(c[b] - mu[b]);
+	return f + 0.5 * quad;
+}
+
+/*
+ * Posterior mode and Laplace covariance of one user's coefficients from
+ * the features v (n x k) of their rows. c holds the start on entry.
+ */
+static PrmStatus
+UserMap(int64_t n, int k, const double *v, const double *w,
+		const double *mu, const double *prec, const int *locked, double *c,
+		double *cov, void *work, int *iterations, double *loglik)
+{
+	double	   *m = (double *) work;
+	double	   *g = m + n;
+	double	   *p = g + k;
+	double	   *ct = p + k;
+	double	   *h = ct + k;
+	double	   *hc = h + (size_t) k * k;
+	int		   *fi = (int *) (hc + (size_t) k * k);
+	int			kf = 0;
+	double		f;
+	double		g0 = 0.0;
+	int			it;
+
+	for (int a = 0; a < k; a++)
+	{
+		if (locked && locked[a])
+			c[a] = mu[a];
+		else
+			fi[kf++] = a;
+	}
+	memset(cov, 0, sizeof(double) * (size_t) k * k);
+	f = UserObjective(n, k, v, w, mu, prec, c, m, loglik);
+	for (it = 0;; it++)
+	{
+		double		gn = 0.0;
+		double		slope = 0.0;
+		double		alpha = 1.0;
+		int			one = 1;
+		int			info;
+		int			h_ok;
+
+		/* gradient and Hessian over the free coefficients */
+		memset(g, 0, sizeof(double) * k);
+		memset(h, 0, sizeof(double) * (size_t) k * k);
+		for (int64_t i = 0; i < n; i++)
+		{
+			double		a = w ? w[i] : 1.0;
+			double		s = PrmSigmoid(m[i]);
+			const double *vi = v + i * k;
+
+			for (int x = 0; x < kf; x++)
+			{
+				g[x] += a * (s - 1.0) * vi[fi[x]];
+				for (int y = 0; y <= x; y++)
+					h[(size_t) x * kf + y] += a * s * (1.0 - s) *
+						vi[fi[x]] * vi[fi[y]];
+			}
+		}
+		for (int x = 0; x < kf; x++)
+		{
+			for (int y = 0; y < k; y++)
+				g[x] += prec[(size_t) fi[x] * k + y] * (c[y] - mu[y]);
+			for (int y = 0; y <= x; y++)
+			{
+				h[(size_t) x * kf + y] += prec[(size_t) fi[x] * k + fi[y]];
+				h[(size_t) y * kf + x] = h[(size_t) x * kf + y];
+			}
+			gn += g[x] * g[x];
+		}
+		gn = sqrt(gn);
+		if (it == 0)
+			g0 = gn;
+
+		h_ok = kf == 0 || PrmCholeskyRidge(hc, h, kf, NULL) == 0;
+		if (!h_ok)
+			return PRM_NOT_POSITIVE_DEFINITE;
+		if (kf == 0 || gn <= USER_TOL * fmax(1.0, g0) ||
+			it >= USER_MAX_ITER)
+			break;
+
+		for (int x = 0; x < kf; x++)
+			p[x] = -g[x];
+		dpotrs_("U", &kf, &one, hc, &kf, p, &kf, &info);
+		for (int x = 0; x < kf; x++)
+			slope += g[x] * p[x];
+		if (!(slope < 0))
+			break;
+
+		/* backtracking on f; a step too small to register ends it */
+		for (int halv = 0; halv < 40; halv++, alpha *= 0.5)
+		{
+			double		ft;
+
+			memcpy(ct, c, sizeof(double) * k);
+			for (int x = 0; x < kf; x++)
+				ct[fi[x]] += alpha * p[x];
+			ft = UserObjective(n, k, v, w, mu, prec, ct, m, NULL);
+			if (ft <= f + ARMIJO_C * alpha * slope ||
+				(ft <= f + ROUNDING_REL * fabs(f) && -alpha * slope <
+				 1e-9 * fabs(f)))
+			{
+				memcpy(c, ct, sizeof(double) * k);
+				f = ft;
+				break;
+			}
+		}
+		f = UserObjective(n, k, v, w, mu, prec, c, m, loglik);
+	}
+	if (iterations)
+		*iterations = it;
+
+	/* Laplace covariance: the inverse Hessian over the free coefficients */
+	if (kf > 0)
+	{
+		memcpy(hc, h, sizeof(double) * (size_t) kf * kf);
+		if (PrmInvertSpd(hc, kf) != PRM_OK)
+			return PRM_NOT_POSITIVE_DEFINITE;
+		for (int x = 0; x < kf; x++)
+			for (int y = 0; y < kf; y++)
+				cov[(size_t) fi[x] * k + fi[y]] = hc[(size_t) x * kf + y];
+	}
+	return PRM_OK;
+}
+
+/* Posterior of a new user under a fixed B and prior */
+PrmStatus
+PrmUserPosterior(const PrmUserProblem *prob, double *coef, double *cov,
+				 void *work, int *iterations)
+{
+	double	   *v = (double *) work;
+
+	/* features v_i = B z_i */
+	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, prob->n, prob->k,
+				prob->d, 1.0, prob->z, prob->d, prob->base, prob->d, 0.0, v,
+				prob->k);
+	for (int i = 0; i < prob->n * prob->k; i++)
+		if (!isfinite(v[i]))
+			return PRM_BAD_INPUT;
+	return UserMap(prob->n, prob->k, v, prob->weight, prob->mu, prob->prec,
+				   prob->locked, coef, cov, v + (size_t) prob->n * prob->k,
+				   iterations, NULL);
+}
+
+/* Rows of the curvature sample of B (see PrmRowHash) */
+static int64_t
+CurvatureRows(const PrmFactorProblem *p, double *z, double *w, int32_t *u)
+{
+	int64_t		target = PrmCurvatureSampleRows(p->d);
+	int64_t		count = 0;
+
+	if (p->n <= 4 * target)
+		return p->n;
+	for (int64_t i = 0; i < p->n; i++)
+	{
+		if (PrmRowHash(p->z + i * p->d, p->d) >=
+			(double) target / (double) p->n)
+			continue;
+		if (z)
+		{
+			memcpy(z + count * p->d, p->z + i * p->d, sizeof(double) * p->d);
+			w[count] = p->weight ? p->weight[i] : 1.0;
+			u[count] = p->user[i];
+		}
+		count++;
+	}
+	return count;
+}
+
+/* Rows of the user with the most comparisons */
+static int64_t
+MaxUserRows(const PrmFactorProblem *p, int64_t *count)
+{
+	int64_t		most = 0;
+
+	memset(count, 0, sizeof(int64_t) * (p->users + 1));
+	for (int64_t i = 0; i < p->n; i++)
+		count[p->user[i] + 1]++;
+	for (int32_t u = 0; u < p->users; u++)
+		if (count[u + 1] > most)
+			most = count[u + 1];
+	return most;
+}
+
+/* Lay out the workspace of the full fit; base NULL only sizes it */
+static size_t
+FacWorkLayout(const PrmFactorProblem *p, char *base, FacWork *w)
+{
+	size_t		off = 0;
+	int			k = p->k;
+	int			d = p->d;
+	int64_t		c_n = CurvatureRows(p, NULL, NULL, NULL);
+	int			lwork = 3 * d + 64 * d;
+
+#define TAKE(field, type, count) \
+	do { \
+		if (base) \
+			w->field = (type *) (base + off); \
+		off += sizeof(type) * (size_t) (count); \
+		off = (off + 15) & ~(size_t) 15; \
+	} while (0)
+
+	TAKE(v, double, (size_t) p->n * k);
+	TAKE(vnew, double, (size_t) p->n * k);
+	TAKE(ustart, int64_t, p->users + 1);
+	TAKE(urows, int64_t, p->n);
+	TAKE(prec, double, (size_t) k * k);
+	TAKE(grad, double, (size_t) k * d);
+	TAKE(dir, double, (size_t) k * d);
+	TAKE(bold, double, (size_t) k * d);
+	TAKE(rblock, double, (size_t) SYRK_ROWS * k);
+	TAKE(blk, double, (size_t) SYRK_ROWS * d);
+	TAKE(hess, double, (size_t) d * d);
+	TAKE(chol, double, (size_t) k * d * d);
+	TAKE(mtmp, double, (size_t) d * d);
+	TAKE(eig, double, d);
+	TAKE(lwork, double, lwork);
+	TAKE(ubuf, double, (size_t) p->users * d);
+	if (c_n < p->n)
+	{
+		TAKE(cz, double, (size_t) c_n * d);
+		TAKE(cw, double, c_n);
+		TAKE(cu, int32_t, c_n);
+	}
+	if (base)
+	{
+		w->lwork_n = lwork;
+		w->c_n = c_n;
+		w->max_rows = MaxUserRows(p, w->ustart);
+	}
+	else
+	{
+		/* sizes that depend on the largest user: bound by all rows */
+		w->max_rows = p->n;
+	}
+	TAKE(gv, double, (size_t) w->max_rows * k);
+	TAKE(gw, double, w->max_rows);
+	TAKE(uwork, char, UserMapWorkSize(w->max_rows, k));
+#undef TAKE
+	return off;
+}
+
+/* Bytes of workspace PrmFactorFit needs */
+size_t
+PrmFactorWorkspaceSize(const PrmFactorProblem *prob)
+{
+	FacWork		w;
+
+	return FacWorkLayout(prob, NULL, &w);
+}
+
+/* Features of every row at B: out = Z B^T (n x k) */
+static void
+Features(const PrmFactorProblem *p, const double *b, double *out)
+{
+	for (int64_t start = 0; start < p->n; start += FAC_BLOCK_ROWS)
+	{
+		int			nb = (int) (p->n - start < FAC_BLOCK_ROWS ?
+								p->n - start : FAC_BLOCK_ROWS);
+
+		if ((start / FAC_BLOCK_ROWS) % 64 == 0)
+			PrmCheckInterrupts();
+		for (int c = 0; c < p->k; c++)
+			cblas_dgemv(CblasRowMajor, CblasNoTrans, nb, p->d, 1.0,
+						p->z + start * p->d, p->d, b + (size_t) c * p->d, 1,
+						0.0, out + (size_t) start * p->k + c, p->k);
+	}
+}
+
+/* Negative log-likelihood plus the B penalty, from features and coef */
+static double
+BObjective(const PrmFactorProblem *p, const double *v, const double *coef,
+		   const double *b)
+{
+	double		f = 0.0;
+	double		ss = cblas_ddot(p->k * p->d, b, 1, b, 1);
+
+	for (int64_t i = 0; i < p->n; i++)
+	{
+		double		a = p->weight ? p->weight[i] : 1.0;
+		double		m = cblas_ddot(p->k, v + i * p->k, 1,
+								   coef + (size_t) p->user[i] * p->k, 1);
+
+		f += a * PrmSoftplus(-m);
+	}
+	return f + 0.5 * p->l2 * ss;
+}
+
+/* Starting B: the top k eigenvectors of the users' summed differences */
+static PrmStatus
+StartingBase(const PrmFactorProblem *p, FacWork *wk, double *b,
+			 double *ubuf)
+{
+	int			d = p->d;
+	int			info;
+
+	/* ubuf: users x d sums of each user's difference vectors */
+	memset(ubuf, 0, sizeof(double) * (size_t) p->users * d);
+	for (int64_t i = 0; i < p->n; i++)
+		cblas_daxpy(d, p->weight ? p->weight[i] : 1.0, p->z + i * d, 1,
+					ubuf + (size_t) p->user[i] * d, 1);
+	for (int32_t u = 0; u < p->users; u++)
+	{
+		double		norm = cblas_dnrm2(d, ubuf + (size_t) u * d, 1);
+
+		if (norm > 0)
+			cblas_dscal(d, 1.0 / norm, ubuf + (size_t) u * d, 1);
+	}
+	memset(wk->mtmp, 0, sizeof(double) * (size_t) d * d);
+	cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, d, p->users, 1.0,
+				ubuf, d, 0.0, wk->mtmp, d);
+	dsyev_("V", "U", &d, wk->mtmp, &d, wk->eig, wk->lwork, &wk->lwork_n,
+		   &info);
+	if (info != 0)
+		return PRM_NOT_POSITIVE_DEFINITE;
+	/* eigenvalues ascend; column d - 1 - c is the c-th largest */
+	for (int c = 0; c < p->k; c++)
+		memcpy(b + (size_t) c * d, wk->mtmp + (size_t) (d - 1 - c) * d,
+			   sizeof(double) * d);
+	return PRM_OK;
+}
+
+/*
+ * Every user's posterior mode and covariance at the features in wk->v;
+ * returns the log-likelihood.
+ */
+static PrmStatus
+UserStep(const PrmFactorProblem *p, FacWork *wk, const double *mu,
+		 double *coef, double *cov, double *loglik)
+{
+	int			k = p->k;
+	double		ll = 0.0;
+
+	for (int32_t u = 0; u < p->users; u++)
+	{
+		int64_t		rows = wk->ustart[u + 1] - wk->ustart[u];
+		double		lu = 0.0;
+		PrmStatus	st;
+
+		if ((u & 1023) == 0)
+			PrmCheckInterrupts();
+		for (int64_t r = 0; r < rows; r++)
+		{
+			int64_t		i = wk->urows[wk->ustart[u] + r];
+
+			memcpy(wk->gv + r * k, wk->v + i * k, sizeof(double) * k);
+			wk->gw[r] = p->weight ? p->weight[i] : 1.0;
+		}
+		st = UserMap(rows, k, wk->gv, wk->gw, mu, wk->prec, p->locked,
+					 coef + (size_t) u * k, cov + (size_t) u * k * k,
+					 wk->uwork, NULL, &lu);
+		if (st != PRM_OK)
+			return st;
+		ll += lu;
+	}
+	*loglik = ll;
+	return PRM_OK;
+}
+
+/*
+ * Empirical Bayes: mu and sigma from the users' posteriors, then the prior
+ * precision; returns the prior's part of the objective.
+ */
+static PrmStatus
+PriorStep(const PrmFactorProblem *p, FacWork *wk, double *mu, double *sigma,
+		  const double *coef, const double *cov, double *logprior)
+{
+	int			k = p->k;
+	double		quad = 0.0;
+	double		logdet = 0.0;
+
+	for (int a = 0; a < k; a++)
+	{
+		double		s = 0.0;
+
+		if (p->locked && p->locked[a])
+			continue;
+		for (int32_t u = 0; u < p->users; u++)
+			s += coef[(size_t) u * k + a];
+		mu[a] = s / p->users;
+	}
+	memset(sigma, 0, sizeof(double) * (size_t) k * k);
+	for (int32_t u = 0; u < p->users; u++)
+		for (int a = 0; a < k; a++)
+			for (int b = 0; b < k; b++)
+				sigma[(size_t) a * k + b] +=
+					(coef[(size_t) u * k + a] - mu[a]) *
+					(coef[(size_t) u * k + b] - mu[b]) +
+					cov[(size_t) u * k * k + (size_t) a * k + b];
+	for (int a = 0; a < k * k; a++)
+		sigma[a] /= p->users;
+	for (int a = 0; a < k; a++)
+	{
+		if (p->locked && p->locked[a])
+		{
+			/* a locked coefficient does not vary: keep it out of the prior */
+			for (int b = 0; b < k; b++)
+				sigma[(size_t) a * k + b] = sigma[(size_t) b * k + a] = 0.0;
+			sigma[(size_t) a * k + a] = 1.0;
+		}
+		sigma[(size_t) a * k + a] += SIGMA_RIDGE;
+	}
+
+	memcpy(wk->prec, sigma, sizeof(double) * (size_t) k * k);
+	if (PrmInvertSpd(wk->prec, k) != PRM_OK)
+		return PRM_NOT_POSITIVE_DEFINITE;
+	for (int a = 0; a < k * k; a++)
+		wk->prec[a] *= p->prior_strength;
+
+	/* -1/2 sum (c - mu)' P (c - mu) + users/2 log det P, free part only */
+	memcpy(wk->mtmp, wk->prec, sizeof(double) * (size_t) k * k);
+	{
+		int			info;
+
+		dpotrf_("U", &k, wk->mtmp, &k, &info);
+		if (info != 0)
+			return PRM_NOT_POSITIVE_DEFINITE;
+	}
+	for (int a = 0; a < k; a++)
+		if (!(p->locked && p->locked[a]))
+			logdet += 2.0 * log(wk->mtmp[(size_t) a * k + a]);
+	for (int32_t u = 0; u < p->users; u++)
+		for (int a = 0; a < k; a++)
+			for (int b = 0; b < k; b++)
+				quad += (coef[(size_t) u * k + a] - mu[a]) *
+					wk->prec[(size_t) a * k + b] *
+					(coef[(size_t) u * k + b] - mu[b]);
+	*logprior = -0.5 * quad + 0.5 * p->users * logdet;
+	return PRM_OK;
+}
+
+/*
+ * One Newton step on B with the coefficients fixed: exact gradient, a
+ * block-diagonal Hessian (one d x d block per base reward, from the
+ * curvature sample), halved until the objective falls. Leaves the features
+ * at the new B in wk->v.
+ */
+static void
+BaseStep(const PrmFactorProblem *p, FacWork *wk, double *b,
+		 const double *coef)
+{
+	int			k = p->k;
+	int			d = p->d;
+	double		scale = (double) p->n / (double) wk->c_n;
+	double		slope = 0.0;
+	double		fold = BObjective(p, wk->v, coef, b);
+	double		alpha = 1.0;
+	int			one = 1;
+
+	/* gradient: sum_i a_i (sigmoid(m_i) - 1) c_u z_i' + l2 B */
+	memset(wk->grad, 0, sizeof(double) * (size_t) k * d);
+	for (int64_t start = 0; start < p->n; start += FAC_BLOCK_ROWS)
+	{
+		int			nb = (int) (p->n - start < FAC_BLOCK_ROWS ?
+								p->n - start : FAC_BLOCK_ROWS);
+
+		if ((start / FAC_BLOCK_ROWS) % 64 == 0)
+			PrmCheckInterrupts();
+		for (int i = 0; i < nb; i++)
+		{
+			int64_t		row = start + i;
+			const double *cu = coef + (size_t) p->user[row] * k;
+			double		a = p->weight ? p->weight[row] : 1.0;
+			double		m = cblas_ddot(k, wk->v + row * k, 1, cu, 1);
+			double		r = a * (PrmSigmoid(m) - 1.0);
+
+			for (int c = 0; c < k; c++)
+				wk->rblock[(size_t) i * k + c] = r * cu[c];
+		}
+		for (int c = 0; c < k; c++)
+			cblas_dgemv(CblasRowMajor, CblasTrans, nb, d, 1.0,
+						p->z + start * d, d, wk->rblock + c, k, 1.0,
+						wk->grad + (size_t) c * d, 1);
+	}
+	cblas_daxpy(k * d, p->l2, b, 1, wk->grad, 1);
+
+	/* block c of the Hessian: sum a s (1 - s) c_uc^2 z z' + l2 I */
+	for (int c = 0; c < k; c++)
+	{
+		double	   *gc = wk->grad + (size_t) c * d;
+		double	   *pc = wk->dir + (size_t) c * d;
+		int			info;
+
+		memset(wk->hess, 0, sizeof(double) * (size_t) d * d);
+		for (int64_t start = 0; start < wk->c_n; start += SYRK_ROWS)
+		{
+			int			nb = (int) (wk->c_n - start < SYRK_ROWS ?
+									wk->c_n - start : SYRK_ROWS);
+			const double *zb = wk->c_z + start * d;
+
+			PrmCheckInterrupts();
+			for (int i = 0; i < nb; i++)
+			{
+				const double *cu = coef + (size_t) wk->c_u[start + i] * k;
+				double		a = wk->c_w ? wk->c_w[start + i] : 1.0;
+				double		m = 0.0;
+				double		s,
+							sc;
+
+				for (int e = 0; e < k; e++)
+					m += cu[e] * cblas_ddot(d, zb + (size_t) i * d, 1,
+											b + (size_t) e * d, 1);
+				s = PrmSigmoid(m);
+				sc = fabs(cu[c]) * sqrt(a * s * (1.0 - s));
+				for (int j = 0; j < d; j++)
+					wk->blk[(size_t) i * d + j] = sc * zb[(size_t) i * d + j];
+			}
+			cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, d, nb, 1.0,
+						wk->blk, d, 1.0, wk->hess, d);
+		}
+		for (int j = 0; j < d; j++)
+		{
+			cblas_dscal(j + 1, scale, wk->hess + (size_t) j * d, 1);
+			wk->hess[(size_t) j * d + j] += p->l2;
+		}
+		for (int j = 0; j < d; j++)
+			pc[j] = -gc[j];
+		if (PrmCholeskyRidge(wk->chol, wk->hess, d, NULL) == 0)
+			dpotrs_("U", &d, &one, wk->chol, &d, pc, &d, &info);
+	}
+	slope = cblas_ddot(k * d, wk->grad, 1, wk->dir, 1);
+	if (!(slope < 0))
+	{
+		for (int j = 0; j < k * d; j++)
+			wk->dir[j] = -wk->grad[j];
+		slope = -cblas_ddot(k * d, wk->grad, 1, wk->grad, 1);
+	}
+
+	memcpy(wk->bold, b, sizeof(double) * (size_t) k * d);
+	for (int h = 0; h < MAX_HALVINGS; h++, alpha *= 0.5)
+	{
+		double		fnew;
+
+		for (int j = 0; j < k * d; j++)
+			b[j] = wk->bold[j] + alpha * wk->dir[j];
+		Features(p, b, wk->vnew);
+		fnew = BObjective(p, wk->vnew, coef, b);
+		if (fnew <= fold + ARMIJO_C * alpha * slope +
+			ROUNDING_REL * fabs(fold))
+		{
+			double	   *t = wk->v;
+
+			wk->v = wk->vnew;
+			wk->vnew = t;
+			return;
+		}
+	}
+	/* no decrease found: keep B */
+	memcpy(b, wk->bold, sizeof(double) * (size_t) k * d);
+}
+
+/* Fit the factorized model */
+PrmStatus
+PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
+			 double *base, double *mu, double *sigma, double *coef,
+			 double *cov, void *work, PrmFactorResult *res)
+{
+	FacWork		wk = {0};
+	int			k = prob->k;
+	double		tol = opt->tol > 0 ? opt->tol : PRM_FACTOR_DEFAULT_TOL;
+	int			max_iter = opt->max_iter > 0 ? opt->max_iter :
+		PRM_FACTOR_DEFAULT_MAX_ITER;
+	double		prev = -INFINITY;
+	double		obj = 0.0;
+	double		ll = 0.0;
+	PrmStatus	st;
+	int			it;
+
+	memset(res, 0, sizeof(*res));
+	if (prob->n <= 0 || prob->d <= 0 || k < 1 || k > prob->d ||
+		prob->users < 1 || !(prob->l2 > 0) || !isfinite(prob->l2) ||
+		!(prob->prior_strength > 0) || !isfinite(prob->prior_strength))
+		return res->status = PRM_BAD_INPUT;
+
+	FacWorkLayout(prob, (char *) work, &wk);
+
+	/* rows grouped by user */
+	for (int32_t u = 0; u < prob->users; u++)
+		wk.ustart[u + 1] += wk.ustart[u];
+	{
+		int64_t    *fill = (int64_t *) wk.v;	/* free until Features */
+
+		memcpy(fill, wk.ustart, sizeof(int64_t) * prob->users);
+		for (int64_t i = 0; i < prob->n; i++)
+			wk.urows[fill[prob->user[i]]++] = i;
+	}
+
+	/* the curvature sample of B */
+	if (wk.c_n < prob->n)
+	{
+		CurvatureRows(prob, wk.cz, wk.cw, wk.cu);
+		wk.c_z = wk.cz;
+		wk.c_w = wk.cw;
+		wk.c_u = wk.cu;
+	}
+	else
+	{
+		wk.c_z = prob->z;
+		wk.c_w = prob->weight;
+		wk.c_u = prob->user;
+	}
+
+	/* start: B from the users' directions, prior N(0 or 1, I) */
+	st = StartingBase(prob, &wk, base, wk.ubuf);
+	if (st != PRM_OK)
+		return res->status = st;
+	memset(sigma, 0, sizeof(double) * (size_t) k * k);
+	memset(wk.prec, 0, sizeof(double) * (size_t) k * k);
+	for (int a = 0; a < k; a++)
+	{
+		mu[a] = (prob->locked && prob->locked[a]) ? 1.0 : 0.0;
+		sigma[(size_t) a * k + a] = 1.0;
+		wk.prec[(size_t) a * k + a] = prob->prior_strength;
+	}
+	for (int32_t u = 0; u < prob->users; u++)
+		memcpy(coef + (size_t) u * k, mu, sizeof(double) * k);
+	Features(prob, base, wk.v);
+
+	for (it = 0;; it++)
+	{
+		double		logprior;
+
+		st = UserStep(prob, &wk, mu, coef, cov, &ll);
+		if (st != PRM_OK)
+			return res->status = st;
+		st = PriorStep(prob, &wk, mu, sigma, coef, cov, &logprior);
+		if (st != PRM_OK)
+			return res->status = st;
+		obj = ll + logprior -
+			0.5 * prob->l2 * cblas_ddot(k * prob->d, base, 1, base, 1);
+		if (!isfinite(obj))
+			return res->status = PRM_BAD_INPUT;
+		if (opt->trace)
+			opt->trace[it] = obj;
+		if (it > 0 && fabs(obj - prev) <= tol * fmax(1.0, fabs(obj)))
+		{
+			res->converged = 1;
+			break;
+		}
+		if (it >= max_iter)
+			break;
+		prev = obj;
+		BaseStep(prob, &wk, base, coef);
+	}
+
+	/* the final posteriors under the final prior */
+	st = UserStep(prob, &wk, mu, coef, cov, &ll);
+	if (st != PRM_OK)
+		return res->status = st;
+	res->iterations = it;
+	res->trace_len = opt->trace ? it + 1 : 0;
+	res->objective = obj;
+	res->loglik = ll;
+	return res->status = PRM_OK;
+}
+
+/* Bytes of workspace PrmNextQuestions needs */
+size_t
+PrmQuestionsWorkspaceSize(int count, int k)
+{
+	return sizeof(double) * ((size_t) count * (k + 2) + 2 * (size_t) k * k +
+							 2 * k) + sizeof(char) * count + 64;
+}
+
+/* Greedy selection of the most informative questions */
+PrmStatus
+PrmNextQuestions(int count, int d, int k, const double *cand,
+				 const double *base, const double *coef, const double *cov,
+				 int nq, int *order, double *info, void *work)
+{
+	double	   *v = (double *) work;	/* count x k features */
+	double	   *s = v + (size_t) count * k; /* count s (1 - s) */
+	double	   *score = s + count;
+	double	   *c = score + count;	/* k x k covariance being updated */
+	double	   *cv = c + (size_t) k * k;
+	char	   *taken = (char *) (cv + k + (size_t) k * k);
+
+	if (nq > count || nq < 0)
+		return PRM_BAD_INPUT;
+	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, k, d, 1.0,
+				cand, d, base, d, 0.0, v, k);
+	for (int j = 0; j < count; j++)
+	{
+		double		p = PrmSigmoid(cblas_ddot(k, v + (size_t) j * k, 1, coef,
+											  1));
+
+		if (!isfinite(p))
+			return PRM_BAD_INPUT;
+		s[j] = p * (1.0 - p);
+		taken[j] = 0;
+	}
+	memcpy(c, cov, sizeof(double) * (size_t) k * k);
+
+	for (int q = 0; q < nq; q++)
+	{
+		int			best = -1;
+		double		bestscore = -1.0;
+
+		if (q % 16 == 0)
+			PrmCheckInterrupts();
+		/* information of each candidate: s v' C v */
+		for (int j = 0; j < count; j++)
+		{
+			double		quad;
+
+			if (taken[j])
+				continue;
+			cblas_dsymv(CblasRowMajor, CblasUpper, k, 1.0, c, k,
+						v + (size_t) j * k, 1, 0.0, cv, 1);
+			quad = cblas_ddot(k, v + (size_t) j * k, 1, cv, 1);
+			score[j] = s[j] * quad;
+			if (score[j] > bestscore)
+			{
+				bestscore = score[j];
+				best = j;
+			}
+		}
+		order[q] = best;
+		info[q] = bestscore;
+		taken[best] = 1;
+
+		/* Sherman-Morrison: C <- C - s C v v' C / (1 + s v' C v) */
+		cblas_dsymv(CblasRowMajor, CblasUpper, k, 1.0, c, k,
+					v + (size_t) best * k, 1, 0.0, cv, 1);
+		cblas_dger(CblasRowMajor, k, k,
+				   -s[best] / (1.0 + bestscore), cv, 1, cv, 1, c, k);
+	}
+	return PRM_OK;
+}

@@ -1,0 +1,291 @@
+/*
+ * test_factor.c
+ *	  Checks the factorized model: recovery of a planted subspace, a new
+ *	  user's posterior against the full fit, locked coefficients, question
+ *	  selection, and K = 1 against the BTL solver up to scale.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prm_btl.h"
+#include "prm_factor.h"
+#include "unit.h"
+
+/* Planted factor data: users x per comparisons from c_u . B z */
+typedef struct FactorData
+{
+	PrmFactorProblem prob;
+	double	   *z;
+	int32_t    *user;
+	double	   *btrue;			/* k x d */
+	double	   *ctrue;			/* users x k */
+} FactorData;
+
+/* Generate planted data with true B (orthogonal rows) and coefficients */
+static FactorData
+MakeFactorData(int32_t users, int per, int d, int k, uint64_t seed)
+{
+	FactorData	fd;
+	int64_t		n = (int64_t) users * per;
+
+	fd.z = malloc(sizeof(double) * n * d);
+	fd.user = malloc(sizeof(int32_t) * n);
+	fd.btrue = calloc((size_t) k * d, sizeof(double));
+	fd.ctrue = malloc(sizeof(double) * users * k);
+	for (int c = 0; c < k; c++)
+		fd.btrue[(size_t) c * d + c] = 1.0;
+	for (int32_t u = 0; u < users; u++)
+		for (int c = 0; c < k; c++)
+			fd.ctrue[u * k + c] = (c == 0 ? 1.5 : 0.0) + 1.5 * UnitNormal(&seed);
+	for (int64_t i = 0; i < n; i++)
+	{
+		int32_t		u = (int32_t) (i / per);
+		double		m = 0.0;
+
+		fd.user[i] = u;
+		for (int j = 0; j < d; j++)
+			fd.z[i * d + j] = UnitNormal(&seed);
+		for (int c = 0; c < k; c++)
+			m += fd.ctrue[u * k + c] * fd.z[i * d + c];
+		if (UnitUniform(&seed) > 1.0 / (1.0 + exp(-m)))
+			for (int j = 0; j < d; j++)
+				fd.z[i * d + j] = -fd.z[i * d + j];
+	}
+	fd.prob = (PrmFactorProblem) {n, d, fd.z, NULL, fd.user, users, k, 0.1,
+		1.0, NULL};
+	return fd;
+}
+
+/* Free planted data */
+static void
+FreeFactorData(FactorData *fd)
+{
+	free(fd->z);
+	free(fd->user);
+	free(fd->btrue);
+	free(fd->ctrue);
+}
+
+/* Largest principal-angle sine between the row spaces of a and b (k x d) */
+static double
+SubspaceGap(const double *a, const double *b, int k, int d)
+{
+	/* project each row of a onto the span of b's rows (b orthonormal) */
+	double		worst = 0.0;
+
+	for (int r = 0; r < k; r++)
+	{
+		const double *ar = a + (size_t) r * d;
+		double		norm2 = 0.0,
+					proj2 = 0.0;
+
+		for (int j = 0; j < d; j++)
+			norm2 += ar[j] * ar[j];
+		for (int c = 0; c < k; c++)
+		{
+			double		dot = 0.0;
+
+			for (int j = 0; j < d; j++)
+				dot += ar[j] * b[(size_t) c * d + j];
+			proj2 += dot * dot;
+		}
+		if (norm2 > 0 && sqrt(fmax(0.0, 1.0 - proj2 / norm2)) > worst)
+			worst = sqrt(fmax(0.0, 1.0 - proj2 / norm2));
+	}
+	return worst;
+}
+
+/* Fit; returns the status */
+static PrmStatus
+FactorFit(const PrmFactorProblem *p, double *trace, double *base, double *mu,
+		  double *sigma, double *coef, double *cov, PrmFactorResult *res)
+{
+	PrmFactorOptions opt = {1e-9, 300, trace};
+	void	   *work = malloc(PrmFactorWorkspaceSize(p));
+	PrmStatus	st = PrmFactorFit(p, &opt, base, mu, sigma, coef, cov, work,
+								  res);
+
+	free(work);
+	return st;
+}
+
+/* A planted two-dimensional subspace is recovered; the objective rises */
+static void
+TestSubspace(void)
+{
+	int			d = 6,
+				k = 2;
+	int32_t		users = 400;
+	FactorData	fd = MakeFactorData(users, 40, d, k, 5);
+	double		base[12],
+				mu[2],
+				sigma[4];
+	double	   *coef = malloc(sizeof(double) * users * k);
+	double	   *cov = malloc(sizeof(double) * users * k * k);
+	double	   *trace = malloc(sizeof(double) * 400);
+	PrmFactorResult res;
+	int			monotone = 1;
+	double		gap;
+
+	FactorFit(&fd.prob, trace, base, mu, sigma, coef, cov, &res);
+	gap = SubspaceGap(base, fd.btrue, k, d);
+	UnitCheck(res.status == PRM_OK && res.converged,
+			  "factor fit converged in %d iterations", res.iterations);
+	UnitCheck(gap < 0.15, "fitted B spans the planted subspace (largest "
+			  "principal-angle sine %.3f)", gap);
+	for (int t = 1; t < res.trace_len; t++)
+		if (trace[t] < trace[t - 1] - 1e-9 * fabs(trace[t - 1]))
+			monotone = 0;
+	UnitCheck(monotone, "factor objective never decreases over %d "
+			  "iterations", res.trace_len);
+
+	/* a user's posterior under the fitted B and prior equals the fit's */
+	{
+		double		prec[4];
+		double		c[2] = {0, 0},
+					cv[4];
+		int32_t		u = 17;
+		PrmUserProblem up = {40, d, k, fd.z + (size_t) u * 40 * d, NULL,
+		base, mu, prec, NULL};
+		void	   *uw = malloc(PrmUserWorkspaceSize(40, k));
+
+		memcpy(prec, sigma, sizeof(prec));
+		PrmInvertSpd(prec, k);
+		PrmUserPosterior(&up, c, cv, uw, NULL);
+		UnitCheck(UnitRelDiff(c, coef + u * k, k) < 1e-6 &&
+				  UnitRelDiff(cv, cov + (size_t) u * k * k, k * k) < 1e-6,
+				  "a user's posterior from fit_user equals the full fit's "
+				  "(diff %.1e)", UnitRelDiff(c, coef + u * k, k));
+		free(uw);
+	}
+	free(coef);
+	free(cov);
+	free(trace);
+	FreeFactorData(&fd);
+}
+
+/* Locked components keep the population value for every user */
+static void
+TestLocked(void)
+{
+	int			d = 5,
+				k = 2;
+	int32_t		users = 200;
+	FactorData	fd = MakeFactorData(users, 20, d, k, 9);
+	int			locked[2] = {1, 0};
+	double		base[10],
+				mu[2],
+				sigma[4];
+	double	   *coef = malloc(sizeof(double) * users * k);
+	double	   *cov = malloc(sizeof(double) * users * k * k);
+	PrmFactorResult res;
+	int			same = 1;
+
+	fd.prob.locked = locked;
+	FactorFit(&fd.prob, NULL, base, mu, sigma, coef, cov, &res);
+	for (int32_t u = 0; u < users; u++)
+		if (coef[u * k] != mu[0] || cov[(size_t) u * k * k] != 0.0)
+			same = 0;
+	UnitCheck(res.status == PRM_OK && same,
+			  "locked coefficients equal the population value exactly");
+	free(coef);
+	free(cov);
+	FreeFactorData(&fd);
+}
+
+/* K = 1 with a flat prior is the BTL fit up to the scale of B */
+static void
+TestOneFactor(void)
+{
+	int			d = 4;
+	int32_t		users = 100;
+	FactorData	fd = MakeFactorData(users, 30, d, 1, 21);
+	int			locked[1] = {1};
+	double		base[4],
+				mu[1],
+				sigma[1],
+				w[4] = {0};
+	double	   *coef = malloc(sizeof(double) * users);
+	double	   *cov = malloc(sizeof(double) * users);
+	PrmFactorResult res;
+	PrmBtlProblem bp = {fd.prob.n, d, fd.z, NULL, 0.1};
+	PrmBtlOptions bo = {PRM_METHOD_AUTO, 1e-10, 100};
+	PrmBtlResult br;
+	void	   *bw = malloc(PrmBtlWorkspaceSize(&bp, PRM_METHOD_AUTO));
+
+	/* a locked single coefficient of 1 is the flat prior: r = B x */
+	fd.prob.locked = locked;
+	FactorFit(&fd.prob, NULL, base, mu, sigma, coef, cov, &res);
+	PrmBtlSolve(&bp, &bo, w, bw, &br);
+	UnitCheck(res.status == PRM_OK && UnitRelDiff(base, w, d) < 1e-5,
+			  "K = 1, coefficient fixed at 1: B equals the BTL weights "
+			  "(diff %.1e)", UnitRelDiff(base, w, d));
+	free(coef);
+	free(cov);
+	free(bw);
+	FreeFactorData(&fd);
+}
+
+/* Question selection: order, no repeats, Sherman-Morrison information */
+static void
+TestQuestions(void)
+{
+	int			count = 50,
+				d = 3,
+				k = 2,
+				nq = 5;
+	double		base[6] = {1, 0, 0, 0, 1, 0};
+	double		coef[2] = {0.5, -0.5};
+	double		cov[4] = {1, 0, 0, 1};
+	double	   *cand = malloc(sizeof(double) * count * d);
+	int			order[5];
+	double		info[5];
+	uint64_t	seed = 3;
+	void	   *work = malloc(PrmQuestionsWorkspaceSize(count, k));
+	int			distinct = 1,
+				decreasing = 1;
+	double		best = 0.0;
+
+	for (int i = 0; i < count * d; i++)
+		cand[i] = UnitNormal(&seed);
+	PrmNextQuestions(count, d, k, cand, base, coef, cov, nq, order, info,
+					 work);
+	for (int a = 0; a < nq; a++)
+	{
+		for (int b = 0; b < a; b++)
+			distinct &= order[a] != order[b];
+		if (a > 0)
+			decreasing &= info[a] <= info[a - 1] + 1e-12;
+	}
+	/* the first pick is the brute-force maximum of s v' C v */
+	for (int j = 0; j < count; j++)
+	{
+		double		v0 = cand[j * d],
+					v1 = cand[j * d + 1];
+		double		m = coef[0] * v0 + coef[1] * v1;
+		double		s = 1.0 / (1.0 + exp(-m));
+		double		sc = s * (1 - s) * (v0 * v0 + v1 * v1);
+
+		if (sc > best)
+			best = sc;
+	}
+	UnitCheck(distinct && fabs(info[0] - best) < 1e-12,
+			  "first question maximises the information, picks are distinct");
+	UnitCheck(decreasing, "information of later picks does not increase");
+	UnitCheck(PrmNextQuestions(count, d, k, cand, base, coef, cov, count + 1,
+							   order, info, work) == PRM_BAD_INPUT,
+			  "asking for more questions than candidates is refused");
+	free(cand);
+	free(work);
+}
+
+void
+TestFactor(void)
+{
+	TestSubspace();
+	TestLocked();
+	TestOneFactor();
+	TestQuestions();
+}
