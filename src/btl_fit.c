@@ -91,14 +91,6 @@ btl_fit_deserializefn(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(PrmRowsDeserialize(PG_GETARG_BYTEA_PP(0), aggcontext));
 }
 
-/* Milliseconds between two clock readings */
-static double
-ElapsedMs(const struct timespec *a, const struct timespec *b)
-{
-	return (b->tv_sec - a->tv_sec) * 1000.0 +
-		(b->tv_nsec - a->tv_nsec) / 1e6;
-}
-
 /* Turn a solver status into an error, or a notice when merely unconverged */
 static void
 BtlReportStatus(const PrmBtlResult *res, double l2, int max_iter)
@@ -215,7 +207,7 @@ btl_fit_finalfn(PG_FUNCTION_ARGS)
 	values[6] = Float8GetDatum(res.accuracy);
 	values[7] = Float8GetDatum(res.grad_norm);
 	values[8] = CStringGetTextDatum(MethodName(res.method));
-	values[9] = Float8GetDatum(ElapsedMs(&t0, &t1));
+	values[9] = Float8GetDatum(PrmElapsedMs(&t0, &t1));
 	values[10] = Int64GetDatum(state->skipped);
 	values[11] = PointerGetDatum(construct_array(welems, prob.d, FLOAT8OID,
 												 sizeof(float8),

@@ -330,17 +330,16 @@ PrmRowsAdd(PrmRows *rows, FunctionCallInfo fcinfo, const PrmRowArgs *args,
 
 /* Record the model options of one call; they must not change in a group */
 void
-PrmRowsSetOptions(PrmRows *rows, int32 k, int32 restarts, int64 seed)
+PrmRowsSetOptions(PrmRows *rows, const PrmFitOptions *options)
 {
 	if (rows->has_options &&
-		(rows->k != k || rows->restarts != restarts || rows->seed != seed))
+		memcmp(&rows->options, options, sizeof(PrmFitOptions)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("k, restarts and seed must be the same for every row "
+				 errmsg("model options (k, restarts, seed, prior strength, "
+						"locked components) must be the same for every row "
 						"of a group")));
-	rows->k = k;
-	rows->restarts = restarts;
-	rows->seed = seed;
+	rows->options = *options;
 	rows->has_options = true;
 }
 
@@ -380,7 +379,7 @@ PrmRowsAppend(PrmRows *dst, const PrmRows *src, MemoryContext aggcontext)
 	if (src->has_l2)
 		RowsSetL2(dst, src->l2);
 	if (src->has_options)
-		PrmRowsSetOptions(dst, src->k, src->restarts, src->seed);
+		PrmRowsSetOptions(dst, &src->options);
 	MemoryContextSwitchTo(old);
 }
 
@@ -418,9 +417,11 @@ PrmRowsSerialize(const PrmRows *rows)
 	pq_sendfloat8(&buf, rows->l2);
 	pq_sendint32(&buf, nusers);
 	pq_sendbyte(&buf, rows->has_options);
-	pq_sendint32(&buf, rows->k);
-	pq_sendint32(&buf, rows->restarts);
-	pq_sendint64(&buf, rows->seed);
+	pq_sendint32(&buf, rows->options.k);
+	pq_sendint32(&buf, rows->options.restarts);
+	pq_sendint64(&buf, rows->options.seed);
+	pq_sendfloat8(&buf, rows->options.prior_strength);
+	pq_sendint64(&buf, rows->options.locked);
 	if (rows->n > 0)
 	{
 		pq_sendbytes(&buf, (const char *) rows->z,
@@ -473,9 +474,11 @@ PrmRowsDeserialize(bytea *bytes, MemoryContext aggcontext)
 	rows->l2 = pq_getmsgfloat8(&buf);
 	nusers = pq_getmsgint(&buf, 4);
 	rows->has_options = pq_getmsgbyte(&buf);
-	rows->k = pq_getmsgint(&buf, 4);
-	rows->restarts = pq_getmsgint(&buf, 4);
-	rows->seed = pq_getmsgint64(&buf);
+	rows->options.k = pq_getmsgint(&buf, 4);
+	rows->options.restarts = pq_getmsgint(&buf, 4);
+	rows->options.seed = pq_getmsgint64(&buf);
+	rows->options.prior_strength = pq_getmsgfloat8(&buf);
+	rows->options.locked = pq_getmsgint64(&buf);
 	if (rows->d < 0 || rows->d > PRM_MAX_DIM || n < 0 ||
 		(n > 0 && rows->d == 0) || nusers < -1 ||
 		(Size) (buf.len - buf.cursor) <

@@ -31,6 +31,16 @@ int32		PrmUsersLookup(PrmUsers *users, const char *key, int len,
 char	   *PrmUserIdText(FunctionCallInfo fcinfo, int argno, Oid *type,
 						  FmgrInfo *out, MemoryContext mcxt, int *len);
 
+/* Options of a per-user model fit; the same on every row of a group */
+typedef struct PrmFitOptions
+{
+	int32		k;				/* components or base rewards */
+	int32		restarts;		/* mixture restarts */
+	int64		seed;			/* mixture seed */
+	double		prior_strength; /* factor prior precision multiplier */
+	int64		locked;			/* factor: bit c set when c is locked */
+} PrmFitOptions;
+
 /* Comparisons collected by a fit aggregate */
 typedef struct PrmRows
 {
@@ -46,10 +56,8 @@ typedef struct PrmRows
 	PrmUsers   *users;			/* NULL unless per-user */
 	Oid			user_type;		/* type of the user ids, or InvalidOid */
 	FmgrInfo	user_out;		/* its output function */
-	bool		has_options;	/* k, restarts and seed were given */
-	int32		k;				/* components of a per-user model */
-	int32		restarts;
-	int64		seed;
+	bool		has_options;	/* options were given */
+	PrmFitOptions options;
 } PrmRows;
 
 /* Argument positions of one aggregate call; -1 when absent */
@@ -71,8 +79,7 @@ void		PrmRowsAdd(PrmRows *rows, FunctionCallInfo fcinfo,
 					   const PrmRowArgs *args, MemoryContext aggcontext);
 
 /* Record the model options of one call; they must not change in a group */
-void		PrmRowsSetOptions(PrmRows *rows, int32 k, int32 restarts,
-							  int64 seed);
+void		PrmRowsSetOptions(PrmRows *rows, const PrmFitOptions *options);
 
 /* Append the rows of src to dst (parallel combine) */
 void		PrmRowsAppend(PrmRows *dst, const PrmRows *src,

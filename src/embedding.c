@@ -137,3 +137,22 @@ matrix_rows(PG_FUNCTION_ARGS)
 	}
 	SRF_RETURN_DONE(funcctx);
 }
+
+/* A float8[] of values: 1-D with rows values when cols is 0, else 2-D */
+Datum
+PrmFloatArray(const double *values, int rows, int cols)
+{
+	Size		count = (Size) rows * (cols > 0 ? cols : 1);
+	Datum	   *elems = palloc_extended(sizeof(Datum) * Max(count, 1),
+										MCXT_ALLOC_HUGE);
+	int			dims[2] = {rows, cols};
+	int			lbs[2] = {1, 1};
+
+	for (Size i = 0; i < count; i++)
+		elems[i] = Float8GetDatum(values[i]);
+	return PointerGetDatum(construct_md_array(elems, NULL, cols > 0 ? 2 : 1,
+											  dims, lbs, FLOAT8OID,
+											  sizeof(float8),
+											  FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+}

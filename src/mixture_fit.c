@@ -42,8 +42,7 @@ mixture_fit_transfn(PG_FUNCTION_ARGS)
 	PG_NARGS() > 6 ? 6 : -1};
 	PrmRows    *rows;
 	int32		k;
-	int32		restarts = PRM_MIXTURE_DEFAULT_RESTARTS;
-	int64		seed = 0;
+	PrmFitOptions options = {0};
 
 	if (PG_ARGISNULL(0))
 		rows = PrmRowsCreate(aggcontext, true, DEFAULT_L2);
@@ -61,46 +60,21 @@ mixture_fit_transfn(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("k must be between 1 and %d, not %d",
 						MAX_COMPONENTS, k)));
+	options.k = k;
+	options.restarts = PRM_MIXTURE_DEFAULT_RESTARTS;
 	if (PG_NARGS() > 7)
 	{
-		restarts = PG_GETARG_INT32(7);
-		seed = PG_GETARG_INT64(8);
-		if (restarts < 1 || restarts > 1000)
+		options.restarts = PG_GETARG_INT32(7);
+		options.seed = PG_GETARG_INT64(8);
+		if (options.restarts < 1 || options.restarts > 1000)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("restarts must be between 1 and 1000, not %d",
-							restarts)));
+							options.restarts)));
 	}
-	PrmRowsSetOptions(rows, k, restarts, seed);
+	PrmRowsSetOptions(rows, &options);
 	PrmRowsAdd(rows, fcinfo, &args, aggcontext);
 	PG_RETURN_POINTER(rows);
-}
-
-/* Milliseconds between two clock readings */
-static double
-ElapsedMs(const struct timespec *a, const struct timespec *b)
-{
-	return (b->tv_sec - a->tv_sec) * 1000.0 +
-		(b->tv_nsec - a->tv_nsec) / 1e6;
-}
-
-/* A float8[] of count values, 1-D, or 2-D with rows x cols */
-static Datum
-MakeFloatArray(const double *values, int rows, int cols)
-{
-	Size		count = (Size) rows * (cols > 0 ? cols : 1);
-	Datum	   *elems = palloc_extended(sizeof(Datum) * Max(count, 1),
-										MCXT_ALLOC_HUGE);
-	int			dims[2] = {rows, cols};
-	int			lbs[2] = {1, 1};
-
-	for (Size i = 0; i < count; i++)
-		elems[i] = Float8GetDatum(values[i]);
-	return PointerGetDatum(construct_md_array(elems, NULL, cols > 0 ? 2 : 1,
-											  dims, lbs, FLOAT8OID,
-											  sizeof(float8),
-											  FLOAT8PASSBYVAL,
-											  TYPALIGN_DOUBLE));
 }
 
 /* Raise the error for a core status other than success */
@@ -158,8 +132,8 @@ FitMixture(PrmRows *rows, int k, MixtureFit *fit)
 	prob.users = rows->users->count;
 	prob.k = k;
 	prob.l2 = rows->l2;
-	opt.restarts = rows->restarts;
-	opt.seed = (uint64_t) rows->seed;
+	opt.restarts = rows->options.restarts;
+	opt.seed = (uint64_t) rows->options.seed;
 	opt.tol = PRM_MIXTURE_DEFAULT_TOL;
 	opt.max_iter = PRM_MIXTURE_DEFAULT_MAX_ITER;
 	opt.restart_users = PRM_MIXTURE_DEFAULT_RESTART_USERS;
@@ -177,7 +151,7 @@ FitMixture(PrmRows *rows, int k, MixtureFit *fit)
 				  &fit->res);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	pfree(work);
-	fit->solve_ms = ElapsedMs(&t0, &t1);
+	fit->solve_ms = PrmElapsedMs(&t0, &t1);
 	MixtureReportStatus(fit->res.status);
 	if (!fit->res.converged)
 		ereport(NOTICE,
@@ -248,11 +222,11 @@ MixtureRow(FunctionCallInfo fcinfo, PrmRows *rows, MixtureFit *fit,
 	values[13] = Int64GetDatum(rows->skipped);
 	values[14] = bic_by_k;
 	nulls[14] = bic_null;
-	values[15] = MakeFloatArray(fit->mixing, fit->k, 0);
-	values[16] = MakeFloatArray(fit->base, fit->k, rows->d);
+	values[15] = PrmFloatArray(fit->mixing, fit->k, 0);
+	values[16] = PrmFloatArray(fit->base, fit->k, rows->d);
 	values[17] = PointerGetDatum(construct_array(ids, users, TEXTOID, -1,
 												 false, TYPALIGN_INT));
-	values[18] = MakeFloatArray(fit->resp, users, fit->k);
+	values[18] = PrmFloatArray(fit->resp, users, fit->k);
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
@@ -270,9 +244,9 @@ mixture_fit_finalfn(PG_FUNCTION_ARGS)
 	PrmRowsNoticeSkipped(rows, "mixture_fit");
 	if (rows->n == 0)
 		PG_RETURN_NULL();
-	CheckMixtureInput(rows, rows->k);
+	CheckMixtureInput(rows, rows->options.k);
 	PrmRowsSortUsers(rows);
-	FitMixture(rows, rows->k, &fit);
+	FitMixture(rows, rows->options.k, &fit);
 	PG_RETURN_DATUM(MixtureRow(fcinfo, rows, &fit, (Datum) 0, true));
 }
 
@@ -298,7 +272,7 @@ mixture_select_finalfn(PG_FUNCTION_ARGS)
 	CheckMixtureInput(rows, 1);
 	PrmRowsSortUsers(rows);
 
-	kmax = Min(rows->k, rows->users->count);
+	kmax = Min(rows->options.k, rows->users->count);
 	bics = palloc(sizeof(double) * kmax);
 	for (int k = 1; k <= kmax; k++)
 	{
@@ -310,5 +284,5 @@ mixture_select_finalfn(PG_FUNCTION_ARGS)
 			best = fit;
 	}
 	PG_RETURN_DATUM(MixtureRow(fcinfo, rows, &best,
-							   MakeFloatArray(bics, kmax, 0), false));
+							   PrmFloatArray(bics, kmax, 0), false));
 }

@@ -33,6 +33,14 @@ static const struct config_enum_entry solver_options[] = {
 
 void		_PG_init(void);
 
+/* Milliseconds between two CLOCK_MONOTONIC readings */
+double
+PrmElapsedMs(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000.0 +
+		(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
 /* Let the core's long loops honour cancel requests and timeouts */
 static void
 PrmInterruptHook(void)

@@ -8,6 +8,8 @@
 
 #include "postgres.h"
 
+#include <time.h>
+
 #include "fmgr.h"
 #include "utils/array.h"
 
@@ -27,6 +29,12 @@ int			PrmEmbeddingDim(ArrayType *a, const char *what);
 /* Copy a checked float8[] or real[] embedding into out as doubles */
 void		PrmEmbeddingRead(ArrayType *a, int d, double *out,
 							 const char *what);
+
+/* A float8[] of values: 1-D with rows values when cols is 0, else 2-D */
+Datum		PrmFloatArray(const double *values, int rows, int cols);
+
+/* Milliseconds between two CLOCK_MONOTONIC readings */
+double		PrmElapsedMs(const struct timespec *a, const struct timespec *b);
 
 /* Raise the standard error for an embedding of the wrong dimension */
 void		PrmDimensionMismatch(int expected, int got) pg_attribute_noreturn();

@@ -24,13 +24,20 @@ extern void dsyev_(const char *jobz, const char *uplo, const int *n,
 #define USER_MAX_ITER 50
 #define USER_TOL 1e-10
 
+/* Relative change of the users' rewards below which a fit has converged */
+#define REWARD_TOL 1e-4
+
 /* Line search of the B step */
 #define ARMIJO_C 1e-4
 #define ROUNDING_REL 1e-12
 #define MAX_HALVINGS 30
 
-/* Ridge added to the empirical-Bayes covariance */
-#define SIGMA_RIDGE 1e-6
+/*
+ * Floor of the empirical-Bayes variances, relative to their mean: a base
+ * reward along which users do not differ would otherwise see its variance
+ * shrink forever, and the fit never converge.
+ */
+#define SIGMA_FLOOR 1e-3
 
 /* Workspace of the full fit */
 typedef struct FacWork
@@ -61,6 +68,9 @@ typedef struct FacWork
 	double	   *eig;			/* d eigenvalues */
 	double	   *lwork;			/* LAPACK work */
 	double	   *ubuf;			/* users x d summed directions */
+	double	   *cprev;			/* users x k coefficients of the last round */
+	double	   *bprev;			/* k x d B of the last round */
+	double	   *wtmp;			/* d */
 	int			lwork_n;
 	int64_t		max_rows;		/* rows of the largest user */
 } FacWork;
@@ -132,7 +142,8 @@ UserObjective(int64_t n, int k, const double *v, const double *w,
 static PrmStatus
 UserMap(int64_t n, int k, const double *v, const double *w,
 		const double *mu, const double *prec, const int *locked, double *c,
-		double *cov, void *work, int *iterations, double *loglik)
+		double *cov, void *work, int *iterations, double *loglik,
+		double *logdet_post)
 {
 	double	   *m = (double *) work;
 	double	   *g = m + n;
@@ -235,6 +246,12 @@ UserMap(int64_t n, int k, const double *v, const double *w,
 		*iterations = it;
 
 	/* Laplace covariance: the inverse Hessian over the free coefficients */
+	if (logdet_post)
+	{
+		*logdet_post = 0.0;
+		for (int x = 0; x < kf; x++)
+			*logdet_post += 2.0 * log(hc[(size_t) x * kf + x]);
+	}
 	if (kf > 0)
 	{
 		memcpy(hc, h, sizeof(double) * (size_t) kf * kf);
@@ -263,7 +280,7 @@ PrmUserPosterior(const PrmUserProblem *prob, double *coef, double *cov,
 			return PRM_BAD_INPUT;
 	return UserMap(prob->n, prob->k, v, prob->weight, prob->mu, prob->prec,
 				   prob->locked, coef, cov, v + (size_t) prob->n * prob->k,
-				   iterations, NULL);
+				   iterations, NULL, NULL);
 }
 
 /* Rows of the curvature sample of B (see PrmRowHash) */
@@ -340,6 +357,9 @@ FacWorkLayout(const PrmFactorProblem *p, char *base, FacWork *w)
 	TAKE(eig, double, d);
 	TAKE(lwork, double, lwork);
 	TAKE(ubuf, double, (size_t) p->users * d);
+	TAKE(cprev, double, (size_t) p->users * k);
+	TAKE(bprev, double, (size_t) k * d);
+	TAKE(wtmp, double, (size_t) 2 * d);
 	if (c_n < p->n)
 	{
 		TAKE(cz, double, (size_t) c_n * d);
@@ -450,15 +470,17 @@ StartingBase(const PrmFactorProblem *p, FacWork *wk, double *b,
  */
 static PrmStatus
 UserStep(const PrmFactorProblem *p, FacWork *wk, const double *mu,
-		 double *coef, double *cov, double *loglik)
+		 double *coef, double *cov, double *loglik, double *logdet_post)
 {
 	int			k = p->k;
 	double		ll = 0.0;
+	double		logdet = 0.0;
 
 	for (int32_t u = 0; u < p->users; u++)
 	{
 		int64_t		rows = wk->ustart[u + 1] - wk->ustart[u];
 		double		lu = 0.0;
+		double		ld = 0.0;
 		PrmStatus	st;
 
 		if ((u & 1023) == 0)
@@ -472,26 +494,26 @@ UserStep(const PrmFactorProblem *p, FacWork *wk, const double *mu,
 		}
 		st = UserMap(rows, k, wk->gv, wk->gw, mu, wk->prec, p->locked,
 					 coef + (size_t) u * k, cov + (size_t) u * k * k,
-					 wk->uwork, NULL, &lu);
+					 wk->uwork, NULL, &lu, &ld);
 		if (st != PRM_OK)
 			return st;
 		ll += lu;
+		logdet += ld;
 	}
 	*loglik = ll;
+	*logdet_post = logdet;
 	return PRM_OK;
 }
 
 /*
- * Empirical Bayes: mu and sigma from the users' posteriors, then the prior
- * precision; returns the prior's part of the objective.
+ * Empirical Bayes: mu and sigma from the users' posterior means and
+ * covariances, then the prior precision.
  */
 static PrmStatus
 PriorStep(const PrmFactorProblem *p, FacWork *wk, double *mu, double *sigma,
-		  const double *coef, const double *cov, double *logprior)
+		  const double *coef, const double *cov)
 {
 	int			k = p->k;
-	double		quad = 0.0;
-	double		logdet = 0.0;
 
 	for (int a = 0; a < k; a++)
 	{
@@ -513,16 +535,30 @@ PriorStep(const PrmFactorProblem *p, FacWork *wk, double *mu, double *sigma,
 					cov[(size_t) u * k * k + (size_t) a * k + b];
 	for (int a = 0; a < k * k; a++)
 		sigma[a] /= p->users;
-	for (int a = 0; a < k; a++)
 	{
-		if (p->locked && p->locked[a])
+		double		mean_var = 0.0;
+		int			kf = 0;
+
+		for (int a = 0; a < k; a++)
+			if (!(p->locked && p->locked[a]))
+			{
+				mean_var += sigma[(size_t) a * k + a];
+				kf++;
+			}
+		mean_var = kf > 0 ? mean_var / kf : 1.0;
+		for (int a = 0; a < k; a++)
 		{
-			/* a locked coefficient does not vary: keep it out of the prior */
-			for (int b = 0; b < k; b++)
-				sigma[(size_t) a * k + b] = sigma[(size_t) b * k + a] = 0.0;
-			sigma[(size_t) a * k + a] = 1.0;
+			if (p->locked && p->locked[a])
+			{
+				/* a locked coefficient does not vary: keep it out */
+				for (int b = 0; b < k; b++)
+					sigma[(size_t) a * k + b] = sigma[(size_t) b * k + a] = 0.0;
+				sigma[(size_t) a * k + a] = 1.0;
+			}
+			else if (sigma[(size_t) a * k + a] < SIGMA_FLOOR * mean_var)
+				sigma[(size_t) a * k + a] = SIGMA_FLOOR * mean_var;
+			sigma[(size_t) a * k + a] += 1e-12;
 		}
-		sigma[(size_t) a * k + a] += SIGMA_RIDGE;
 	}
 
 	memcpy(wk->prec, sigma, sizeof(double) * (size_t) k * k);
@@ -530,16 +566,45 @@ PriorStep(const PrmFactorProblem *p, FacWork *wk, double *mu, double *sigma,
 		return PRM_NOT_POSITIVE_DEFINITE;
 	for (int a = 0; a < k * k; a++)
 		wk->prec[a] *= p->prior_strength;
+	return PRM_OK;
+}
 
-	/* -1/2 sum (c - mu)' P (c - mu) + users/2 log det P, free part only */
-	memcpy(wk->mtmp, wk->prec, sizeof(double) * (size_t) k * k);
+/*
+ * Scale the rows of B that belong to unlocked components to unit norm.
+ *
+ * c_u . (B x) is unchanged when a row of B is scaled and the matching
+ * coefficients are divided by the same factor, so without a convention the
+ * prior and B would trade scale forever. Unlocked rows are directions and
+ * their coefficients carry the magnitude; a locked row keeps its magnitude,
+ * since its coefficient is fixed at 1 for everyone.
+ */
+static void
+NormalizeRows(const PrmFactorProblem *p, double *b)
+{
+	for (int c = 0; c < p->k; c++)
 	{
-		int			info;
+		double		norm;
 
-		dpotrf_("U", &k, wk->mtmp, &k, &info);
-		if (info != 0)
-			return PRM_NOT_POSITIVE_DEFINITE;
+		if (p->locked && p->locked[c])
+			continue;
+		norm = cblas_dnrm2(p->d, b + (size_t) c * p->d, 1);
+		if (norm > 0)
+			cblas_dscal(p->d, 1.0 / norm, b + (size_t) c * p->d, 1);
 	}
+}
+
+/* -1/2 sum_u (c_u - mu)' P (c_u - mu) + users/2 log det P, free part */
+static double
+PriorTerm(const PrmFactorProblem *p, FacWork *wk, const double *mu,
+		  const double *coef)
+{
+	int			k = p->k;
+	int			info;
+	double		quad = 0.0;
+	double		logdet = 0.0;
+
+	memcpy(wk->mtmp, wk->prec, sizeof(double) * (size_t) k * k);
+	dpotrf_("U", &k, wk->mtmp, &k, &info);
 	for (int a = 0; a < k; a++)
 		if (!(p->locked && p->locked[a]))
 			logdet += 2.0 * log(wk->mtmp[(size_t) a * k + a]);
@@ -549,15 +614,14 @@ PriorStep(const PrmFactorProblem *p, FacWork *wk, double *mu, double *sigma,
 				quad += (coef[(size_t) u * k + a] - mu[a]) *
 					wk->prec[(size_t) a * k + b] *
 					(coef[(size_t) u * k + b] - mu[b]);
-	*logprior = -0.5 * quad + 0.5 * p->users * logdet;
-	return PRM_OK;
+	return -0.5 * quad + 0.5 * p->users * logdet;
 }
 
 /*
  * One Newton step on B with the coefficients fixed: exact gradient, a
  * block-diagonal Hessian (one d x d block per base reward, from the
- * curvature sample), halved until the objective falls. Leaves the features
- * at the new B in wk->v.
+ * curvature sample), projected back to unit rows and halved until the
+ * objective falls. Leaves the features at the new B in wk->v.
  */
 static void
 BaseStep(const PrmFactorProblem *p, FacWork *wk, double *b,
@@ -657,6 +721,7 @@ BaseStep(const PrmFactorProblem *p, FacWork *wk, double *b,
 
 		for (int j = 0; j < k * d; j++)
 			b[j] = wk->bold[j] + alpha * wk->dir[j];
+		NormalizeRows(p, b);
 		Features(p, b, wk->vnew);
 		fnew = BObjective(p, wk->vnew, coef, b);
 		if (fnew <= fold + ARMIJO_C * alpha * slope +
@@ -671,6 +736,38 @@ BaseStep(const PrmFactorProblem *p, FacWork *wk, double *b,
 	}
 	/* no decrease found: keep B */
 	memcpy(b, wk->bold, sizeof(double) * (size_t) k * d);
+}
+
+/*
+ * Relative change of the users' weight vectors B' c_u since the last
+ * round: the rewards the model serves, which settle long before B and the
+ * coefficients stop trading rotations along flat directions.
+ */
+static double
+RewardChange(const PrmFactorProblem *p, FacWork *wk, const double *base,
+			 const double *coef)
+{
+	int			k = p->k;
+	int			d = p->d;
+	double		diff = 0.0;
+	double		size = 0.0;
+
+	for (int32_t u = 0; u < p->users; u++)
+	{
+		double	   *now = wk->wtmp;
+		double	   *before = wk->wtmp + d;
+
+		cblas_dgemv(CblasRowMajor, CblasTrans, k, d, 1.0, base, d,
+					coef + (size_t) u * k, 1, 0.0, now, 1);
+		cblas_dgemv(CblasRowMajor, CblasTrans, k, d, 1.0, wk->bprev, d,
+					wk->cprev + (size_t) u * k, 1, 0.0, before, 1);
+		for (int j = 0; j < d; j++)
+		{
+			diff += (now[j] - before[j]) * (now[j] - before[j]);
+			size += now[j] * now[j];
+		}
+	}
+	return size > 0 ? sqrt(diff / size) : 0.0;
 }
 
 /* Fit the factorized model */
@@ -742,21 +839,29 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 
 	for (it = 0;; it++)
 	{
-		double		logprior;
+		double		logdet_post;
 
-		st = UserStep(prob, &wk, mu, coef, cov, &ll);
+		st = UserStep(prob, &wk, mu, coef, cov, &ll, &logdet_post);
 		if (st != PRM_OK)
 			return res->status = st;
-		st = PriorStep(prob, &wk, mu, sigma, coef, cov, &logprior);
-		if (st != PRM_OK)
-			return res->status = st;
-		obj = ll + logprior -
+
+		/*
+		 * The objective is the Laplace approximation of the marginal
+		 * likelihood, which the empirical-Bayes update of the prior (with
+		 * the users' posterior covariances) climbs; it is evaluated under
+		 * the prior the user step used.
+		 */
+		obj = ll + PriorTerm(prob, &wk, mu, coef) - 0.5 * logdet_post -
 			0.5 * prob->l2 * cblas_ddot(k * prob->d, base, 1, base, 1);
+		st = PriorStep(prob, &wk, mu, sigma, coef, cov);
+		if (st != PRM_OK)
+			return res->status = st;
 		if (!isfinite(obj))
 			return res->status = PRM_BAD_INPUT;
 		if (opt->trace)
 			opt->trace[it] = obj;
-		if (it > 0 && fabs(obj - prev) <= tol * fmax(1.0, fabs(obj)))
+		if (it > 0 && (fabs(obj - prev) <= tol * fmax(1.0, fabs(obj)) ||
+					   RewardChange(prob, &wk, base, coef) <= REWARD_TOL))
 		{
 			res->converged = 1;
 			break;
@@ -764,11 +869,17 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 		if (it >= max_iter)
 			break;
 		prev = obj;
+		memcpy(wk.cprev, coef, sizeof(double) * (size_t) prob->users * k);
+		memcpy(wk.bprev, base, sizeof(double) * (size_t) k * prob->d);
 		BaseStep(prob, &wk, base, coef);
 	}
 
 	/* the final posteriors under the final prior */
-	st = UserStep(prob, &wk, mu, coef, cov, &ll);
+	{
+		double		logdet_post;
+
+		st = UserStep(prob, &wk, mu, coef, cov, &ll, &logdet_post);
+	}
 	if (st != PRM_OK)
 		return res->status = st;
 	res->iterations = it;

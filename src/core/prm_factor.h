@@ -14,7 +14,10 @@
  * by blocks: every user's c_u (a k-dimensional penalized logistic
  * regression on the features v_i = B z_i, solved by Newton), then mu and
  * Sigma by empirical Bayes from the users' Laplace posteriors, then a
- * Newton step on B. A new user's posterior needs B and the prior only.
+ * projected Newton step on B. The rows of B of unlocked components have
+ * unit norm (their coefficients carry the scale); a locked component's
+ * coefficient is 1 for every user and its row carries the scale. A new
+ * user's posterior needs B and the prior only.
  */
 #ifndef PRM_FACTOR_H
 #define PRM_FACTOR_H
@@ -37,7 +40,9 @@ typedef struct PrmFactorProblem
 
 typedef struct PrmFactorOptions
 {
-	double		tol;			/* relative change of the objective */
+	double		tol;			/* relative change of the objective; fits
+								 * also stop when the users' rewards B' c_u
+								 * change by less than 1e-4 relative */
 	int			max_iter;
 	double	   *trace;			/* objective per iteration, or NULL */
 } PrmFactorOptions;
@@ -53,7 +58,7 @@ typedef struct PrmFactorResult
 } PrmFactorResult;
 
 #define PRM_FACTOR_DEFAULT_TOL 1e-7
-#define PRM_FACTOR_DEFAULT_MAX_ITER 200
+#define PRM_FACTOR_DEFAULT_MAX_ITER 300
 
 /* Bytes of workspace PrmFactorFit needs */
 size_t		PrmFactorWorkspaceSize(const PrmFactorProblem *prob);
