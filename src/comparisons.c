@@ -603,12 +603,17 @@ PrmRowsSortUsers(PrmRows *rows)
 	pfree(rank);
 }
 
-/* Key of user u as a text datum */
+/* Key of user u of a fit as a text datum */
 Datum
 PrmUserKey(const PrmRows *rows, int32 u)
 {
-	const PrmUsers *users = rows->users;
+	return PrmUsersKey(rows->users, u);
+}
 
+/* Key of user u of a user table as a text datum */
+Datum
+PrmUsersKey(const PrmUsers *users, int32 u)
+{
 	return PointerGetDatum(cstring_to_text_with_len(users->keys +
 													users->offset[u],
 													(int) (users->offset[u + 1] -

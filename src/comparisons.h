@@ -94,8 +94,9 @@ PrmRows    *PrmRowsDeserialize(bytea *bytes, MemoryContext aggcontext);
 /* Renumber users in key order, so results do not depend on row order */
 void		PrmRowsSortUsers(PrmRows *rows);
 
-/* Key of user u as a text datum */
+/* Key of user u as a text datum, of a fit or of a user table */
 Datum		PrmUserKey(const PrmRows *rows, int32 u);
+Datum		PrmUsersKey(const PrmUsers *users, int32 u);
 
 /* Return the aggregate memory context or fail when not called as one */
 MemoryContext PrmAggContext(FunctionCallInfo fcinfo, const char *fname);

@@ -12,6 +12,8 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -22,6 +24,7 @@
 
 PG_FUNCTION_INFO_V1(reward_score);
 PG_FUNCTION_INFO_V1(reward_score_named);
+PG_FUNCTION_INFO_V1(divergence);
 
 /* Raise the error for a stored model that cannot be used */
 static void
@@ -138,9 +141,105 @@ LoadUserCoefficients(PrmModel *model, int64 model_id, MemoryContext mcxt)
 	SPI_cursor_close(portal);
 }
 
-/* Load the current version of a named model into mcxt */
+/* Read the population prior of a factor model version */
+static void
+LoadPrior(PrmModel *model, MemoryContext mcxt)
+{
+	static const char *query =
+		"SELECT covariance, strength, locked FROM pluralrm.model_priors "
+		"WHERE model_id = $1";
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(model->model_id)};
+	bool		isnull[3];
+	Datum		vals[3];
+	MemoryContext old;
+	ArrayType  *locked;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			count;
+
+	if (SPI_execute_with_args(query, 1, argtypes, args, NULL, true, 1) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read the prior of model \"%s\"",
+			 model->name);
+	if (SPI_processed == 0)
+		MalformedModel(model->name, "A factor model has no prior row.");
+	for (int i = 0; i < 3; i++)
+	{
+		vals[i] = SPI_getbinval(SPI_tuptable->vals[0],
+								SPI_tuptable->tupdesc, i + 1, &isnull[i]);
+		if (isnull[i])
+			MalformedModel(model->name, "The prior has a NULL column.");
+	}
+	old = MemoryContextSwitchTo(mcxt);
+	model->prior_cov = StoredArray(model->name, "prior covariance", vals[0],
+								   2, model->k, model->k);
+	model->prior_strength = DatumGetFloat8(vals[1]);
+	if (!(model->prior_strength > 0) || isinf(model->prior_strength))
+		MalformedModel(model->name, "The prior strength is not positive.");
+	model->locked = palloc0(sizeof(int) * model->k);
+	locked = DatumGetArrayTypeP(vals[2]);
+	deconstruct_array(locked, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+					  &elems, &nulls, &count);
+	for (int i = 0; i < count; i++)
+	{
+		int32		c = nulls[i] ? 0 : DatumGetInt32(elems[i]);
+
+		if (c < 1 || c > model->k)
+			MalformedModel(model->name, "A locked component is out of range.");
+		model->locked[c - 1] = 1;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Read a user's stored coefficients and covariance; false if absent */
+bool
+PrmModelStoredUser(PrmModel *model, const char *user_id, double *coef,
+				   double *cov)
+{
+	static const char *query =
+		"SELECT coefficients, covariance FROM pluralrm.user_coefficients "
+		"WHERE model_id = $1 AND user_id = $2";
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(model->model_id),
+	CStringGetTextDatum(user_id)};
+	bool		n1,
+				n2;
+	Datum		c,
+				v;
+	double	   *tmp;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(query, 2, argtypes, args, NULL, true, 1) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read user \"%s\" of model \"%s\"", user_id,
+			 model->name);
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return false;
+	}
+	c = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &n1);
+	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &n2);
+	if (n1 || n2)
+		MalformedModel(model->name,
+					   psprintf("User \"%s\" has no coefficients or no "
+								"covariance.", user_id));
+	tmp = StoredArray(model->name, "coefficients", c, 1, model->k, 0);
+	memcpy(coef, tmp, sizeof(double) * model->k);
+	tmp = StoredArray(model->name, "covariance", v, 2, model->k, model->k);
+	memcpy(cov, tmp, sizeof(double) * model->k * model->k);
+	SPI_finish();
+	return true;
+}
+
+/*
+ * Load the current version of a named model into mcxt, with every user's
+ * coefficients when with_users is set.
+ */
 PrmModel *
-PrmModelLoad(const char *name, MemoryContext mcxt)
+PrmModelLoad(const char *name, MemoryContext mcxt, bool with_users)
 {
 	static const char *query =
 		"SELECT v.kind, v.k, v.d, v.base_rewards, v.population, v.model_id, "
@@ -203,8 +302,11 @@ PrmModelLoad(const char *name, MemoryContext mcxt)
 				model->base[c * model->d + j];
 	MemoryContextSwitchTo(old);
 
-	if (DatumGetBool(vals[6]))
-		LoadUserCoefficients(model, DatumGetInt64(vals[5]), mcxt);
+	model->model_id = DatumGetInt64(vals[5]);
+	if (strcmp(model->kind, "factor") == 0)
+		LoadPrior(model, mcxt);
+	if (with_users && DatumGetBool(vals[6]))
+		LoadUserCoefficients(model, model->model_id, mcxt);
 
 	SPI_finish();
 	return model;
@@ -270,7 +372,7 @@ CachedModel(FunctionCallInfo fcinfo, const char *name)
 
 	if (model == NULL || strcmp(model->name, name) != 0)
 	{
-		model = PrmModelLoad(name, fcinfo->flinfo->fn_mcxt);
+		model = PrmModelLoad(name, fcinfo->flinfo->fn_mcxt, true);
 		fcinfo->flinfo->fn_extra = model;
 	}
 	return model;
@@ -279,11 +381,13 @@ CachedModel(FunctionCallInfo fcinfo, const char *name)
 /* Reward of a response embedding under a loaded model */
 static double
 ScoreResponse(PrmModel *model, FunctionCallInfo fcinfo, int user_argno,
-			  ArrayType *response)
+			  ArrayType *response, double alpha)
 {
 	const double *w = PrmModelUserWeights(model, fcinfo, user_argno);
 	int			d = PrmEmbeddingDim(response, "response");
 	double		sum = 0.0;
+	double		pop = 0.0;
+	bool		blend = alpha > 0 && w != model->effective;
 
 	if (d != model->d)
 		PrmDimensionMismatch(model->d, d);
@@ -294,6 +398,9 @@ ScoreResponse(PrmModel *model, FunctionCallInfo fcinfo, int user_argno,
 
 		for (int j = 0; j < d; j++)
 			sum += w[j] * x[j];
+		if (blend)
+			for (int j = 0; j < d; j++)
+				pop += model->effective[j] * x[j];
 	}
 	else
 	{
@@ -301,7 +408,12 @@ ScoreResponse(PrmModel *model, FunctionCallInfo fcinfo, int user_argno,
 
 		for (int j = 0; j < d; j++)
 			sum += w[j] * x[j];
+		if (blend)
+			for (int j = 0; j < d; j++)
+				pop += model->effective[j] * x[j];
 	}
+	if (blend)
+		sum = (1.0 - alpha) * sum + alpha * pop;
 	if (!isfinite(sum))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -310,9 +422,21 @@ ScoreResponse(PrmModel *model, FunctionCallInfo fcinfo, int user_argno,
 	return sum;
 }
 
+/* Check a consensus blend weight */
+static double
+CheckBlend(double alpha)
+{
+	if (!(alpha >= 0 && alpha <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("consensus blend must be between 0 and 1, not %g",
+						alpha)));
+	return alpha;
+}
+
 /*
  * reward_score(user_id, response): reward under the model named by
- * pluralrm.model
+ * pluralrm.model, blended with the population by pluralrm.consensus_blend
  */
 Datum
 reward_score(PG_FUNCTION_ARGS)
@@ -320,16 +444,110 @@ reward_score(PG_FUNCTION_ARGS)
 	PrmModel   *model = CachedModel(fcinfo, PrmDefaultModelName());
 
 	PG_RETURN_FLOAT8(ScoreResponse(model, fcinfo, 0,
-								   PG_GETARG_ARRAYTYPE_P(1)));
+								   PG_GETARG_ARRAYTYPE_P(1),
+								   prm_consensus_blend));
 }
 
-/* reward_score(model, user_id, response): reward under a named model */
+/*
+ * reward_score(model, user_id, response [, alpha]): reward under a named
+ * model, (1 - alpha) times the user's plus alpha times the population's
+ */
 Datum
 reward_score_named(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	PrmModel   *model = CachedModel(fcinfo, name);
+	double		alpha = PG_NARGS() > 3 ? CheckBlend(PG_GETARG_FLOAT8(3)) :
+		prm_consensus_blend;
 
 	PG_RETURN_FLOAT8(ScoreResponse(model, fcinfo, 1,
-								   PG_GETARG_ARRAYTYPE_P(2)));
+								   PG_GETARG_ARRAYTYPE_P(2), alpha));
+}
+
+/*
+ * divergence(model, probes_a, probes_b [, alpha]): for every user with
+ * coefficients, the share of probe pairs that user's (blended) reward
+ * orders differently from the population reward.
+ */
+Datum
+divergence(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ArrayType  *pa = PG_GETARG_ARRAYTYPE_P(1);
+	ArrayType  *pb = PG_GETARG_ARRAYTYPE_P(2);
+	double		alpha = CheckBlend(PG_GETARG_FLOAT8(3));
+	PrmModel   *model;
+	int			d,
+				count;
+	double	   *diff,
+			   *popm,
+			   *w;
+
+	InitMaterializedSRF(fcinfo, 0);
+	model = PrmModelLoad(name, CurrentMemoryContext, true);
+	d = model->d;
+	if (ARR_ELEMTYPE(pa) != FLOAT8OID || ARR_NDIM(pa) != 2 ||
+		ARR_ELEMTYPE(pb) != FLOAT8OID || ARR_NDIM(pb) != 2 ||
+		ARR_DIMS(pa)[0] != ARR_DIMS(pb)[0] ||
+		(ARR_HASNULL(pa) && array_contains_nulls(pa)) ||
+		(ARR_HASNULL(pb) && array_contains_nulls(pb)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("probes must be two 2-D float8[] with one response "
+						"per row, the same number of rows and no NULLs")));
+	if (ARR_DIMS(pa)[1] != d || ARR_DIMS(pb)[1] != d)
+		PrmDimensionMismatch(d, ARR_DIMS(pa)[1] != d ? ARR_DIMS(pa)[1] :
+							 ARR_DIMS(pb)[1]);
+	count = ARR_DIMS(pa)[0];
+	diff = palloc_extended(sizeof(double) * (Size) count * d,
+						   MCXT_ALLOC_HUGE);
+	popm = palloc(sizeof(double) * Max(count, 1));
+	w = palloc(sizeof(double) * d);
+	for (Size i = 0; i < (Size) count * d; i++)
+	{
+		diff[i] = ((const double *) ARR_DATA_PTR(pa))[i] -
+			((const double *) ARR_DATA_PTR(pb))[i];
+		if (!isfinite(diff[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("probes must not contain NaN or Infinity")));
+	}
+	for (int p = 0; p < count; p++)
+	{
+		popm[p] = 0.0;
+		for (int j = 0; j < d; j++)
+			popm[p] += model->effective[j] * diff[(Size) p * d + j];
+	}
+
+	for (int32 u = 0; model->users && u < model->users->count; u++)
+	{
+		const double *c = model->coef + (size_t) u * model->k;
+		int			differ = 0;
+		Datum		values[3];
+		bool		nulls[3] = {0};
+
+		CHECK_FOR_INTERRUPTS();
+		for (int j = 0; j < d; j++)
+		{
+			w[j] = 0.0;
+			for (int b = 0; b < model->k; b++)
+				w[j] += c[b] * model->base[b * d + j];
+			w[j] = (1.0 - alpha) * w[j] + alpha * model->effective[j];
+		}
+		for (int p = 0; p < count; p++)
+		{
+			double		m = 0.0;
+
+			for (int j = 0; j < d; j++)
+				m += w[j] * diff[(Size) p * d + j];
+			differ += (m > 0 && popm[p] < 0) || (m < 0 && popm[p] > 0);
+		}
+		values[0] = PrmUsersKey(model->users, u);
+		values[1] = Float8GetDatum(count > 0 ? (double) differ / count : 0);
+		values[2] = Int32GetDatum(count);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
+	return (Datum) 0;
 }

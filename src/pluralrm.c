@@ -23,6 +23,7 @@ double		prm_tolerance = PRM_BTL_DEFAULT_TOL;
 int			prm_max_iterations = PRM_BTL_DEFAULT_MAX_ITER;
 int			prm_solver = PRM_METHOD_AUTO;
 int			prm_blas_threads = 1;
+double		prm_consensus_blend = 0.0;
 
 static const struct config_enum_entry solver_options[] = {
 	{"auto", PRM_METHOD_AUTO, false},
@@ -89,6 +90,13 @@ _PG_init(void)
 							"Threads OpenBLAS may use in one backend.",
 							NULL, &prm_blas_threads, 1, 1, 64,
 							PGC_USERSET, 0, NULL, AssignBlasThreads, NULL);
+
+	DefineCustomRealVariable("pluralrm.consensus_blend",
+							 "Weight of the population reward in reward_score.",
+							 "reward_score serves (1 - blend) times the user's "
+							 "reward plus blend times the population's.",
+							 &prm_consensus_blend, 0.0, 0.0, 1.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pluralrm");
 

@@ -22,6 +22,7 @@ extern double prm_tolerance;
 extern int	prm_max_iterations;
 extern int	prm_solver;
 extern int	prm_blas_threads;
+extern double prm_consensus_blend;
 
 /* Check an embedding array and return its dimension */
 int			PrmEmbeddingDim(ArrayType *a, const char *what);
@@ -60,10 +61,19 @@ typedef struct PrmModel
 	FmgrInfo	user_out;		/* its output function */
 	int32	   *cache_user;		/* PRM_USER_CACHE cached user indexes */
 	double	   *cache_w;		/* PRM_USER_CACHE x d their weights */
+	int64		model_id;		/* the version loaded */
+	double	   *prior_cov;		/* factor models: k x k prior covariance */
+	double		prior_strength;
+	int		   *locked;			/* factor models: k flags */
 } PrmModel;
 
-/* Load the current version of a named model into mcxt */
-PrmModel   *PrmModelLoad(const char *name, MemoryContext mcxt);
+/* Load the current version of a named model, optionally with its users */
+PrmModel   *PrmModelLoad(const char *name, MemoryContext mcxt,
+						 bool with_users);
+
+/* Read a user's stored coefficients and covariance; false if absent */
+bool		PrmModelStoredUser(PrmModel *model, const char *user_id,
+							   double *coef, double *cov);
 
 /* Name of the model to use when none is given, from pluralrm.model */
 const char *PrmDefaultModelName(void);
