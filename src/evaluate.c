@@ -91,7 +91,7 @@ evaluate_transfn(PG_FUNCTION_ARGS)
 	model = (PrmModel *) fcinfo->flinfo->fn_extra;
 	if (model == NULL || strcmp(model->name, name) != 0)
 	{
-		model = PrmModelLoad(name, fcinfo->flinfo->fn_mcxt);
+		model = PrmModelLoad(name, fcinfo->flinfo->fn_mcxt, true);
 		fcinfo->flinfo->fn_extra = model;
 	}
 	buf = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
