@@ -110,39 +110,12 @@ BlockRows(int d)
 	return rows;
 }
 
-/* Whether row i belongs to a sample of about target of n rows */
-static inline int
-InSample(const PrmBtlProblem *prob, int64_t i, int64_t target)
-{
-	return PrmRowHash(prob->z + i * prob->d, prob->d) <
-		(double) target / (double) prob->n;
-}
-
 /* Rows of the curvature sample, copied to zs and ws when they are given */
 static int64_t
 SampleRows(const PrmBtlProblem *prob, double *zs, double *ws)
 {
-	int64_t		target = PrmCurvatureSampleRows(prob->d);
-	int64_t		count = 0;
-
-	if (prob->n <= 4 * target)
-		return prob->n;
-	for (int64_t i = 0; i < prob->n; i++)
-	{
-		if ((i & 65535) == 0)
-			PrmCheckInterrupts();
-		if (!InSample(prob, i, target))
-			continue;
-		if (zs)
-		{
-			memcpy(zs + count * prob->d, prob->z + i * prob->d,
-				   sizeof(double) * prob->d);
-			ws[count] = prob->weight ? prob->weight[i] : 1.0;
-		}
-		count++;
-	}
-	/* a degenerate hash would leave nothing: then use every row */
-	return count > 0 ? count : prob->n;
+	return PrmCurvatureSample(prob->z, prob->n, prob->d, prob->weight, NULL,
+							  zs, ws, NULL);
 }
 
 /* Lay the workspace out; with base NULL only the size is computed */

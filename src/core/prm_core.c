@@ -83,6 +83,41 @@ PrmRowHash(const double *row, int d)
 }
 
 /*
+ * Rows of the curvature sample of n rows of z (n x d): all of them when
+ * there are at most four times PrmCurvatureSampleRows(d), else those whose
+ * hash falls below the sample's share. Copies the rows, their weights and
+ * their users into zs, ws and us where those are not NULL, and returns how
+ * many there are (all n, without copying, when the sample is every row).
+ */
+int64_t
+PrmCurvatureSample(const double *z, int64_t n, int d, const double *weight,
+				   const int32_t *user, double *zs, double *ws, int32_t *us)
+{
+	int64_t		target = PrmCurvatureSampleRows(d);
+	double		share = (double) target / (double) n;
+	int64_t		count = 0;
+
+	if (n <= 4 * target)
+		return n;
+	for (int64_t i = 0; i < n; i++)
+	{
+		if ((i & 65535) == 0)
+			PrmCheckInterrupts();
+		if (PrmRowHash(z + i * d, d) >= share)
+			continue;
+		if (zs)
+			memcpy(zs + count * d, z + i * d, sizeof(double) * d);
+		if (ws)
+			ws[count] = weight ? weight[i] : 1.0;
+		if (us)
+			us[count] = user[i];
+		count++;
+	}
+	/* a degenerate hash would leave nothing: then use every row */
+	return count > 0 ? count : n;
+}
+
+/*
  * Factor a symmetric d x d matrix (upper triangle, column-major) in place.
  *
  * When the matrix is singular or not quite positive definite, retry with a

@@ -283,31 +283,6 @@ PrmUserPosterior(const PrmUserProblem *prob, double *coef, double *cov,
 				   iterations, NULL, NULL);
 }
 
-/* Rows of the curvature sample of B (see PrmRowHash) */
-static int64_t
-CurvatureRows(const PrmFactorProblem *p, double *z, double *w, int32_t *u)
-{
-	int64_t		target = PrmCurvatureSampleRows(p->d);
-	int64_t		count = 0;
-
-	if (p->n <= 4 * target)
-		return p->n;
-	for (int64_t i = 0; i < p->n; i++)
-	{
-		if (PrmRowHash(p->z + i * p->d, p->d) >=
-			(double) target / (double) p->n)
-			continue;
-		if (z)
-		{
-			memcpy(z + count * p->d, p->z + i * p->d, sizeof(double) * p->d);
-			w[count] = p->weight ? p->weight[i] : 1.0;
-			u[count] = p->user[i];
-		}
-		count++;
-	}
-	return count;
-}
-
 /* Rows of the user with the most comparisons */
 static int64_t
 MaxUserRows(const PrmFactorProblem *p, int64_t *count)
@@ -330,7 +305,8 @@ FacWorkLayout(const PrmFactorProblem *p, char *base, FacWork *w)
 	size_t		off = 0;
 	int			k = p->k;
 	int			d = p->d;
-	int64_t		c_n = CurvatureRows(p, NULL, NULL, NULL);
+	int64_t		c_n = PrmCurvatureSample(p->z, p->n, d, NULL, NULL, NULL,
+											 NULL, NULL);
 	int			lwork = 3 * d + 64 * d;
 
 #define TAKE(field, type, count) \
@@ -809,7 +785,8 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 	/* the curvature sample of B */
 	if (wk.c_n < prob->n)
 	{
-		CurvatureRows(prob, wk.cz, wk.cw, wk.cu);
+		PrmCurvatureSample(prob->z, prob->n, prob->d, prob->weight,
+						   prob->user, wk.cz, wk.cw, wk.cu);
 		wk.c_z = wk.cz;
 		wk.c_w = wk.cw;
 		wk.c_u = wk.cu;

@@ -142,41 +142,6 @@ SampleSize(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 		*rows += UserSampled(prob, opt, prob->user[i]);
 }
 
-/*
- * Rows of p's curvature sample: all rows when they are few, else the rows
- * whose hash falls under the sample's share (see PrmRowHash), copied into
- * z, w and u when those are given. Returns the number of rows.
- */
-static int64_t
-CurvatureRows(const PrmMixtureProblem *p, double *z, double *w, int32_t *u,
-			  int64_t *count_out)
-{
-	int64_t		target = PrmCurvatureSampleRows(p->d);
-	int64_t		count = 0;
-
-	if (p->n <= 4 * target)
-		return p->n;
-	for (int64_t i = 0; i < p->n; i++)
-	{
-		if ((i & 65535) == 0)
-			PrmCheckInterrupts();
-		if (PrmRowHash(p->z + i * p->d, p->d) >=
-			(double) target / (double) p->n)
-			continue;
-		if (z)
-		{
-			memcpy(z + count * p->d, p->z + i * p->d,
-				   sizeof(double) * p->d);
-			w[count] = p->weight ? p->weight[i] : 1.0;
-			u[count] = p->user[i];
-		}
-		count++;
-	}
-	if (count_out)
-		*count_out = count;
-	return count;
-}
-
 /* Lay the workspace out; with base NULL only the size is computed */
 static size_t
 MixWorkLayout(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
@@ -238,7 +203,8 @@ MixWorkLayout(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 	TAKE(alpha, double, k);
 	if (prob->n > 4 * PrmCurvatureSampleRows(d))
 	{
-		int64_t		c_n = CurvatureRows(prob, NULL, NULL, NULL, NULL);
+		int64_t		c_n = PrmCurvatureSample(prob->z, prob->n, d, NULL, NULL,
+											 NULL, NULL, NULL);
 
 		TAKE(cz, double, (size_t) c_n * d);
 		TAKE(cw, double, c_n);
@@ -304,18 +270,21 @@ BuildSample(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 static void
 UseCurvatureSample(const PrmMixtureProblem *p, MixWork *wk)
 {
-	if (p->n <= 4 * PrmCurvatureSampleRows(p->d))
+	wk->c_n = p->n <= 4 * PrmCurvatureSampleRows(p->d) ? p->n :
+		PrmCurvatureSample(p->z, p->n, p->d, p->weight, p->user, wk->cz,
+						   wk->cw, wk->cu);
+	if (wk->c_n == p->n)
 	{
-		wk->c_n = p->n;
 		wk->c_z = p->z;
 		wk->c_w = p->weight;
 		wk->c_u = p->user;
-		return;
 	}
-	wk->c_n = CurvatureRows(p, wk->cz, wk->cw, wk->cu, NULL);
-	wk->c_z = wk->cz;
-	wk->c_w = wk->cw;
-	wk->c_u = wk->cu;
+	else
+	{
+		wk->c_z = wk->cz;
+		wk->c_w = wk->cw;
+		wk->c_u = wk->cu;
+	}
 }
 
 /* Penalty (l2 / 2) ||w_c||^2 of component c */
