@@ -115,7 +115,7 @@ static int64_t
 SampleRows(const PrmBtlProblem *prob, double *zs, double *ws)
 {
 	return PrmCurvatureSample(prob->z, prob->n, prob->d, prob->weight, NULL,
-							  zs, ws, NULL);
+							  zs, ws, NULL, prob->n);
 }
 
 /* Lay the workspace out; with base NULL only the size is computed */

@@ -87,11 +87,13 @@ PrmRowHash(const double *row, int d)
  * there are at most four times PrmCurvatureSampleRows(d), else those whose
  * hash falls below the sample's share. Copies the rows, their weights and
  * their users into zs, ws and us where those are not NULL, and returns how
- * many there are (all n, without copying, when the sample is every row).
+ * many there are (all n, without copying, when the sample is every row),
+ * at most cap.
  */
 int64_t
 PrmCurvatureSample(const double *z, int64_t n, int d, const double *weight,
-				   const int32_t *user, double *zs, double *ws, int32_t *us)
+				   const int32_t *user, double *zs, double *ws, int32_t *us,
+				   int64_t cap)
 {
 	int64_t		target = PrmCurvatureSampleRows(d);
 	double		share = (double) target / (double) n;
@@ -105,6 +107,8 @@ PrmCurvatureSample(const double *z, int64_t n, int d, const double *weight,
 			PrmCheckInterrupts();
 		if (PrmRowHash(z + i * d, d) >= share)
 			continue;
+		if (count == cap)
+			break;				/* the caller's room is full */
 		if (zs)
 			memcpy(zs + count * d, z + i * d, sizeof(double) * d);
 		if (ws)

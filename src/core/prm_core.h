@@ -62,7 +62,8 @@ int64_t		PrmCurvatureSampleRows(int d);
 /* Rows of the curvature sample of z, copied where outputs are given */
 int64_t		PrmCurvatureSample(const double *z, int64_t n, int d,
 							   const double *weight, const int32_t *user,
-							   double *zs, double *ws, int32_t *us);
+							   double *zs, double *ws, int32_t *us,
+							   int64_t cap);
 
 /* Hash of a row's values in [0, 1): its identity, not its position */
 double		PrmRowHash(const double *row, int d);

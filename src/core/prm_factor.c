@@ -306,7 +306,7 @@ FacWorkLayout(const PrmFactorProblem *p, char *base, FacWork *w)
 	int			k = p->k;
 	int			d = p->d;
 	int64_t		c_n = PrmCurvatureSample(p->z, p->n, d, NULL, NULL, NULL,
-											 NULL, NULL);
+											 NULL, NULL, p->n);
 	int			lwork = 3 * d + 64 * d;
 
 #define TAKE(field, type, count) \
@@ -786,7 +786,7 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 	if (wk.c_n < prob->n)
 	{
 		PrmCurvatureSample(prob->z, prob->n, prob->d, prob->weight,
-						   prob->user, wk.cz, wk.cw, wk.cu);
+						   prob->user, wk.cz, wk.cw, wk.cu, wk.c_n);
 		wk.c_z = wk.cz;
 		wk.c_w = wk.cw;
 		wk.c_u = wk.cu;

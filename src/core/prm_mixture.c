@@ -85,6 +85,7 @@ typedef struct MixWork
 	double	   *cz;				/* curvature sample rows, when copied */
 	double	   *cw;
 	int32_t    *cu;
+	int64_t		c_cap;			/* rows cz has room for */
 	int64_t		c_n;			/* rows of the curvature sample */
 	const double *c_z;
 	const double *c_w;
@@ -204,8 +205,10 @@ MixWorkLayout(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 	if (prob->n > 4 * PrmCurvatureSampleRows(d))
 	{
 		int64_t		c_n = PrmCurvatureSample(prob->z, prob->n, d, NULL, NULL,
-											 NULL, NULL, NULL);
+											 NULL, NULL, NULL, prob->n);
 
+		if (base)
+			w->c_cap = c_n;
 		TAKE(cz, double, (size_t) c_n * d);
 		TAKE(cw, double, c_n);
 		TAKE(cu, int32_t, c_n);
@@ -272,7 +275,7 @@ UseCurvatureSample(const PrmMixtureProblem *p, MixWork *wk)
 {
 	wk->c_n = p->n <= 4 * PrmCurvatureSampleRows(p->d) ? p->n :
 		PrmCurvatureSample(p->z, p->n, p->d, p->weight, p->user, wk->cz,
-						   wk->cw, wk->cu);
+						   wk->cw, wk->cu, wk->c_cap);
 	if (wk->c_n == p->n)
 	{
 		wk->c_z = p->z;
