@@ -72,7 +72,10 @@ int
 main(void)
 {
 	TestBtl();
+	TestItems();
 	TestMixture();
+	TestFactor();
+	TestConsistency();
 	printf("1..%d\n", checks);
 	printf("%d passed, %d failed\n", checks - failures, failures);
 	return failures ? 1 : 0;

@@ -20,6 +20,9 @@ double		UnitRelDiff(const double *a, const double *b, int n);
 
 /* Test groups, one per core module */
 void		TestBtl(void);
+void		TestItems(void);
 void		TestMixture(void);
+void		TestFactor(void);
+void		TestConsistency(void);
 
 #endif
