@@ -59,7 +59,12 @@ typedef struct BootWork
 	double	   *win_i;
 	double	   *win_j;
 	double	   *tie;
-	double	   *cum;			/* cumulative rows of the 3 n_pairs cells */
+	int64_t		n_cells;		/* cells (pair, outcome) with rows */
+	double		n_rows;			/* rows in all */
+	int64_t    *cell;			/* 3 n_pairs: 3 pair + outcome of a cell */
+	double	   *keep;			/* 3 n_pairs: alias method probabilities */
+	int64_t    *alias;			/* 3 n_pairs: alias method alternatives */
+	int64_t    *stack;			/* 3 n_pairs: alias method work lists */
 	double	   *mult;			/* n_raters draw counts */
 	double	   *s;				/* n_items strengths of a resample */
 	double	   *scratch;		/* 2 n_items for identification */
@@ -683,21 +688,26 @@ BootWorkLayout(const PrmItemsProblem *prob, const PrmItemsResample *rs,
 {
 	size_t		off = 0;
 	size_t		np = (size_t) prob->n_pairs;
+	size_t		cells = rs->n_raters > 0 ? 0 : 3 * np;
 
-#define TAKE(field, count) \
+	/* every type taken is 8 bytes wide, so all stay aligned */
+#define TAKE(field, type, count) \
 	do { \
 		if (base) \
-			w->field = (double *) (base + off); \
-		off += sizeof(double) * (size_t) (count); \
+			w->field = (type *) (base + off); \
+		off += sizeof(type) * (size_t) (count); \
 	} while (0)
 
-	TAKE(win_i, np);
-	TAKE(win_j, np);
-	TAKE(tie, np);
-	TAKE(cum, rs->n_raters > 0 ? 0 : 3 * np);
-	TAKE(mult, rs->n_raters);
-	TAKE(s, prob->n_items);
-	TAKE(scratch, 2 * (size_t) prob->n_items);
+	TAKE(win_i, double, np);
+	TAKE(win_j, double, np);
+	TAKE(tie, double, np);
+	TAKE(cell, int64_t, cells);
+	TAKE(keep, double, cells);
+	TAKE(alias, int64_t, cells);
+	TAKE(stack, int64_t, cells);
+	TAKE(mult, double, rs->n_raters);
+	TAKE(s, double, prob->n_items);
+	TAKE(scratch, double, 2 * (size_t) prob->n_items);
 #undef TAKE
 	if (base)
 		w->solver = base + off;
@@ -729,47 +739,110 @@ NextRandom(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
+/* A uniform draw in [0, 1) */
+static inline double
+RandomUniform(uint64_t *state)
+{
+	return (double) (NextRandom(state) >> 11) * (1.0 / 9007199254740992.0);
+}
+
 /* A uniform integer in [0, n) */
 static inline uint64_t
 RandomBelow(uint64_t *state, uint64_t n)
 {
-	return (uint64_t) ((double) (NextRandom(state) >> 11) *
-					   (1.0 / 9007199254740992.0) * (double) n);
+	return (uint64_t) (RandomUniform(state) * (double) n);
 }
 
-/* Draw comparisons with replacement: as many rows as the data have */
+/* Rows behind cell 3 k + o: wins of item_i, of item_j, ties of pair k */
+static inline double
+CellRows(const PrmItemsResample *rs, int64_t cell)
+{
+	int64_t		k = cell / 3;
+
+	return cell % 3 == 0 ? rs->rows_i[k] :
+		cell % 3 == 1 ? rs->rows_j[k] : rs->rows_tie[k];
+}
+
+/*
+ * Prepare to draw rows uniformly, by Vose's alias method over the cells
+ * (pair, outcome) that have rows: a draw picks one of them uniformly and
+ * keeps it with probability keep, else takes its alias. Each draw then
+ * costs O(1), where a search of cumulative counts costs O(log cells).
+ */
+static void
+AliasSetup(const PrmItemsProblem *prob, const PrmItemsResample *rs,
+		   BootWork *w)
+{
+	int64_t		k = 0,
+				small = 0,
+				large = 0;
+
+	w->n_rows = 0.0;
+	for (int64_t c = 0; c < 3 * prob->n_pairs; c++)
+	{
+		double		r = CellRows(rs, c);
+
+		if (!(r > 0))
+			continue;
+		w->cell[k] = c;
+		w->keep[k++] = r;
+		w->n_rows += r;
+	}
+	w->n_cells = k;
+
+	/* scaled to mean 1; small ones fill the front of stack, large the back */
+	for (int64_t i = 0; i < k; i++)
+	{
+		w->keep[i] *= (double) k / w->n_rows;
+		w->alias[i] = i;
+		if (w->keep[i] < 1.0)
+			w->stack[small++] = i;
+		else
+			w->stack[k - 1 - large++] = i;
+	}
+	while (small > 0 && large > 0)
+	{
+		int64_t		s = w->stack[--small];
+		int64_t		l = w->stack[k - large];
+
+		w->alias[s] = l;
+		w->keep[l] -= 1.0 - w->keep[s];
+		if (w->keep[l] < 1.0)
+		{
+			large--;
+			w->stack[small++] = l;
+		}
+	}
+	/* what is left is 1 up to rounding */
+	while (large > 0)
+		w->keep[w->stack[k - large--]] = 1.0;
+	while (small > 0)
+		w->keep[w->stack[--small]] = 1.0;
+}
+
+/*
+ * Draw comparisons with replacement, as many as the data have rows; a
+ * drawn row carries the mean weight of its cell.
+ */
 static void
 ResampleComparisons(const PrmItemsProblem *prob, const PrmItemsResample *rs,
 					BootWork *w, uint64_t *rng)
 {
-	int64_t		cells = 3 * prob->n_pairs;
-	double		total = cells > 0 ? w->cum[cells - 1] : 0.0;
-	int64_t		draws = (int64_t) total;
+	int64_t		draws = (int64_t) w->n_rows;
 
 	memset(w->win_i, 0, sizeof(double) * prob->n_pairs);
 	memset(w->win_j, 0, sizeof(double) * prob->n_pairs);
 	memset(w->tie, 0, sizeof(double) * prob->n_pairs);
 	for (int64_t r = 0; r < draws; r++)
 	{
-		double		u = (double) RandomBelow(rng, (uint64_t) draws);
-		int64_t		lo = 0,
-					hi = cells - 1;
-		int64_t		k;
+		int64_t		i = (int64_t) RandomBelow(rng, (uint64_t) w->n_cells);
+		int64_t		c = w->cell[RandomUniform(rng) < w->keep[i] ? i :
+								w->alias[i]];
+		int64_t		k = c / 3;
 
 		if (r % CHECK_PAIRS == CHECK_PAIRS - 1)
 			PrmCheckInterrupts();
-		/* the first cell whose cumulative row count exceeds u */
-		while (lo < hi)
-		{
-			int64_t		mid = lo + (hi - lo) / 2;
-
-			if (w->cum[mid] > u)
-				hi = mid;
-			else
-				lo = mid + 1;
-		}
-		k = lo / 3;
-		switch (lo % 3)
+		switch (c % 3)
 		{
 			case 0:
 				w->win_i[k] += prob->win_i[k] / rs->rows_i[k];
@@ -827,16 +900,7 @@ PrmItemsBootstrap(const PrmItemsProblem *prob, const PrmItemsResample *rs,
 	sub.win_j = w.win_j;
 	sub.tie = w.tie;
 	if (rs->n_raters == 0)
-	{
-		double		run = 0.0;
-
-		for (int64_t k = 0; k < prob->n_pairs; k++)
-		{
-			w.cum[3 * k] = (run += rs->rows_i[k]);
-			w.cum[3 * k + 1] = (run += rs->rows_j[k]);
-			w.cum[3 * k + 2] = (run += rs->rows_tie[k]);
-		}
-	}
+		AliasSetup(prob, rs, &w);
 
 	for (int b = 0; b < resamples; b++)
 	{

@@ -169,7 +169,7 @@ LineMinimum(const PrmItemsProblem *p, double *x, int has_nu, int c)
 		lo -= 2;
 	while (Slope(p, x, has_nu, c, hi) < 0)
 		hi += 2;
-	while (hi - lo > 1e-13)
+	while (hi - lo > 1e-12)
 	{
 		double		mid = (lo + hi) / 2;
 
@@ -190,7 +190,7 @@ BruteForce(const PrmItemsProblem *p, double *x, int has_nu, int from)
 {
 	int			np = p->n_items + (has_nu ? 1 : 0);
 
-	for (int sweep = 0; sweep < 3000; sweep++)
+	for (int sweep = 0; sweep < 1000; sweep++)
 	{
 		double		moved = 0.0;
 
@@ -201,7 +201,7 @@ BruteForce(const PrmItemsProblem *p, double *x, int has_nu, int from)
 			LineMinimum(p, x, has_nu, c);
 			moved = fmax(moved, fabs(x[c] - old));
 		}
-		if (moved < 1e-10)
+		if (moved < 1e-9)
 			break;
 	}
 }
@@ -726,26 +726,37 @@ TestBootstrap(void)
 		double		s2[2] = {0, 0};
 		int32_t		c2[2] = {0, 0};
 		int			bad = 0;
+		double		mean = 0,
+					var = 0;
+		double	   *draws3 = malloc(sizeof(double) * 2000 * 3);
 
 		e.ii[0] = 0;
 		e.jj[0] = 1;
 		e.a[0] = 10;
 		e.b[0] = 10;
 		work = malloc(PrmItemsBootstrapWorkspaceSize(&e.prob, &r1));
-		ok1 = PrmItemsBootstrap(&e.prob, &r1, 200, 1, 100, s2, -INFINITY,
-								c2, 1, 0, draws1, work);
+		ok1 = PrmItemsBootstrap(&e.prob, &r1, 2000, 1, 100, s2, -INFINITY,
+								c2, 1, 0, draws3, work);
 		/* s1 - s0 is log(w / (20 - w)) for an integer w in 1..19 */
 		for (int r = 0; r < ok1; r++)
 		{
-			double		w = 20 / (1 + exp(-draws1[r * 3 + 1]));
+			double		w = 20 / (1 + exp(-draws3[r * 3 + 1]));
 
-			bad += fabs(w - round(w)) > 1e-8 || draws1[r * 3] != 0 ||
-				draws1[r * 3 + 2] != 0;
+			bad += fabs(w - round(w)) > 1e-8 || draws3[r * 3] != 0 ||
+				draws3[r * 3 + 2] != 0;
+			mean += w / ok1;
+			var += w * w / ok1;
 		}
-		UnitCheck(ok1 > 190 && bad == 0,
+		var -= mean * mean;
+		/* tolerances: 4 standard errors, 0.05 for the mean, 0.16 the var */
+		UnitCheck(ok1 > 1990 && bad == 0,
 				  "one pair: every draw of s1 - s0 is log(w / (20 - w)) "
-				  "for a resampled integer w (%d of 200 kept)", ok1);
+				  "for a resampled integer w (%d of 2000 kept)", ok1);
+		UnitCheck(fabs(mean - 10) < 0.2 && fabs(var - 5) < 0.65,
+				  "and w has the binomial(20, 1/2) mean 10 and variance 5 "
+				  "(%.2f, %.2f)", mean, var);
 		free(work);
+		free(draws3);
 		DataFree(&e);
 	}
 
