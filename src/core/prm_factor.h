@@ -44,7 +44,8 @@ typedef struct PrmFactorOptions
 								 * also stop when the users' rewards B' c_u
 								 * change by less than 1e-4 relative */
 	int			max_iter;
-	double	   *trace;			/* objective per iteration, or NULL */
+	double	   *trace;			/* objective per iteration (room for
+								 * max_iter + 1 values), or NULL */
 } PrmFactorOptions;
 
 typedef struct PrmFactorResult

@@ -5,6 +5,7 @@
 #include "prm_mixture.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -139,6 +140,13 @@ SampleSize(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 	}
 	for (int32_t u = 0; u < prob->users; u++)
 		*users += UserSampled(prob, opt, u);
+	if (*users < prob->k || *users < 1)
+	{
+		/* too few users drawn to start k components: use them all */
+		*users = prob->users;
+		*rows = prob->n;
+		return;
+	}
 	for (int64_t i = 0; i < prob->n; i++)
 		*rows += UserSampled(prob, opt, prob->user[i]);
 }
@@ -652,7 +660,7 @@ NewtonMStep(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
  */
 static PrmStatus
 RunEm(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
-	  double *gamma, double tol, int max_iter, double *trace,
+	  double *gamma, double tol, int max_iter, bool polish, double *trace,
 	  PrmMixtureResult *res)
 {
 	double		prev = -INFINITY;
@@ -683,13 +691,20 @@ RunEm(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
 		NewtonMStep(p, wk, w, pi, gamma);
 	}
 
-	/* polish: solve every component to full precision for the final gamma */
-	st = MStep(p, wk, w, pi, gamma, POLISH_TOL, PRM_BTL_DEFAULT_MAX_ITER);
-	if (st != PRM_OK)
-		return st;
-	obj = EStep(p, wk, w, pi, gamma, &ll);
-	if (trace)
-		trace[++it] = obj;
+	/*
+	 * Polish the final run (restarts only compare objectives): solve every
+	 * component to full precision for the final responsibilities.
+	 */
+	if (polish)
+	{
+		st = MStep(p, wk, w, pi, gamma, POLISH_TOL,
+				   PRM_BTL_DEFAULT_MAX_ITER);
+		if (st != PRM_OK)
+			return st;
+		obj = EStep(p, wk, w, pi, gamma, &ll);
+		if (trace)
+			trace[++it] = obj;
+	}
 	res->iterations = it;
 	res->trace_len = trace ? it + 1 : 0;
 	res->objective = obj;
@@ -892,7 +907,7 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 			return res->status = st;
 		st = RunEm(&wk.sample, &wk, wk.w, wk.pi, wk.gamma,
 				   fmax(tol, RESTART_TOL), Min(max_iter, RESTART_MAX_ITER),
-				   NULL, &rr);
+				   false, NULL, &rr);
 		if (st != PRM_OK)
 			return res->status = st;
 		objs[r] = rr.objective;
@@ -912,8 +927,8 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 	/* the final run: from the best start, on every user */
 	memcpy(base, wk.bestw, sizeof(double) * (size_t) k * d);
 	memcpy(mixing, wk.bestpi, sizeof(double) * k);
-	st = RunEm(prob, &wk, base, mixing, resp, tol, max_iter, opt->trace,
-			   res);
+	st = RunEm(prob, &wk, base, mixing, resp, tol, max_iter, true,
+			   opt->trace, res);
 	if (st != PRM_OK)
 		return res->status = st;
 

@@ -46,7 +46,8 @@ typedef struct PrmMixtureOptions
 	int			max_iter;		/* EM iterations of one run */
 	int			restart_users;	/* users in the restart sample */
 	double	   *trace;			/* if not NULL, objective per iteration of
-								 * the final run (max_iter + 1 values) */
+								 * the final run and after its polish
+								 * (room for max_iter + 2 values) */
 } PrmMixtureOptions;
 
 typedef struct PrmMixtureResult
