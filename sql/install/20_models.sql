@@ -43,6 +43,12 @@ CREATE TABLE pluralrm.user_coefficients (
 COMMENT ON TABLE pluralrm.user_coefficients IS
 'Per-user coefficients of a model version: the user''s reward is sum_c coefficients[c] * (base_rewards[c] . x); user_id is the text form of the user''s id';
 
+-- pg_dump saves the rows of these tables (they are the user's data)
+SELECT pg_catalog.pg_extension_config_dump('pluralrm.models', '');
+SELECT pg_catalog.pg_extension_config_dump('pluralrm.model_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('pluralrm.user_coefficients', '');
+SELECT pg_catalog.pg_extension_config_dump('pluralrm.model_versions_model_id_seq', '');
+
 CREATE VIEW pluralrm.model_list AS
 SELECT m.name, v.version, v.kind, v.k, v.d, v.n, v.fitted_at,
        v.hyperparameters, v.metrics, v.model_id,
@@ -183,10 +189,52 @@ BEGIN
     END IF;
     UPDATE pluralrm.models m SET current_version = set_current_version.version
      WHERE m.name = set_current_version.name;
+    -- look again now that the model is locked: a prune that held the lock
+    -- may have deleted the version while the update waited
+    IF NOT EXISTS (SELECT 1 FROM pluralrm.model_versions v
+                    WHERE v.name = set_current_version.name
+                      AND v.version = set_current_version.version) THEN
+        RAISE EXCEPTION 'model "%" has no version %', name, version
+            USING ERRCODE = 'undefined_object';
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION pluralrm.set_current_version(text, integer) IS
 'Make an earlier (or later) saved version of a model the one that is served';
+
+-- Delete all but the newest keep versions of a model, never the current one
+CREATE FUNCTION pluralrm.prune_versions(name text, keep integer)
+RETURNS integer
+LANGUAGE plpgsql STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    deleted integer;
+BEGIN
+    IF keep < 1 THEN
+        RAISE EXCEPTION 'keep must be at least 1, not %', keep
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- lock the model so that the current version cannot change meanwhile;
+    -- user rows go with their version (ON DELETE CASCADE)
+    PERFORM 1 FROM pluralrm.models m WHERE m.name = prune_versions.name
+        FOR NO KEY UPDATE;
+    DELETE FROM pluralrm.model_versions v
+     WHERE v.name = prune_versions.name
+       AND v.version IS DISTINCT FROM
+           (SELECT m.current_version FROM pluralrm.models m
+             WHERE m.name = prune_versions.name)
+       AND v.version NOT IN
+           (SELECT o.version FROM pluralrm.model_versions o
+             WHERE o.name = prune_versions.name
+             ORDER BY o.version DESC LIMIT keep);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN deleted;
+END
+$$;
+COMMENT ON FUNCTION pluralrm.prune_versions(text, integer) IS
+'Delete the versions of a model older than its newest keep, with their per-user coefficients, always sparing the current version; returns how many were deleted';
 
 CREATE FUNCTION pluralrm.model_weights(name text)
 RETURNS float8[]
