@@ -1896,12 +1896,14 @@ mixture_multipass_step(PG_FUNCTION_ARGS)
 
 	/*
 	 * Converged when the objective has stopped changing and its gradient
-	 * passes the test of the BTL solver, relative to the gradient at the
-	 * start: the objective test alone stops EM while the base rewards are
-	 * still some way off (prm_mixture.c polishes them with a full M-step
-	 * instead).
+	 * is at most sqrt(tol) times the gradient at the start: the objective
+	 * test alone stops EM while the base rewards are still some way off
+	 * (prm_mixture.c polishes them with a full M-step instead), and EM,
+	 * whose convergence is linear, would take long to meet the gradient
+	 * test of the BTL solver.
 	 */
-	if (s[MS_SETTLED] != 0 && s[MS_GNORM] <= s[MS_TOL] * s[MS_GSCALE])
+	if (s[MS_SETTLED] != 0 &&
+		s[MS_GNORM] <= sqrt(s[MS_TOL]) * s[MS_GSCALE])
 	{
 		s[MS_NEXT] = NEXT_DONE;
 		s[MS_END] = END_CONVERGED;
