@@ -21,6 +21,7 @@
 
 #include "comparisons.h"
 #include "pluralrm.h"
+#include "prm_factor.h"
 
 PG_FUNCTION_INFO_V1(reward_score);
 PG_FUNCTION_INFO_V1(reward_score_named);
@@ -192,6 +193,36 @@ LoadPrior(PrmModel *model, MemoryContext mcxt)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * Fail unless a stored covariance is symmetric and positive semidefinite
+ * (locked components leave zero rows; a small ridge lets those pass).
+ */
+static void
+CheckCovariance(PrmModel *model, const char *user_id, const double *cov)
+{
+	int			k = model->k;
+	double	   *copy = palloc(sizeof(double) * k * k);
+	double		scale = 0.0;
+
+	for (int a = 0; a < k; a++)
+		scale = Max(scale, fabs(cov[a * k + a]));
+	for (int a = 0; a < k; a++)
+		for (int b = 0; b < a; b++)
+			if (fabs(cov[a * k + b] - cov[b * k + a]) >
+				1e-8 * Max(scale, 1e-300))
+				MalformedModel(model->name,
+							   psprintf("The covariance of user \"%s\" is "
+										"not symmetric.", user_id));
+	memcpy(copy, cov, sizeof(double) * k * k);
+	for (int a = 0; a < k; a++)
+		copy[a * k + a] += 1e-12 * Max(scale, 1.0);
+	if (PrmInvertSpd(copy, k) != PRM_OK)
+		MalformedModel(model->name,
+					   psprintf("The covariance of user \"%s\" is not "
+								"positive definite.", user_id));
+	pfree(copy);
+}
+
 /* Read a user's stored coefficients and covariance; false if absent */
 bool
 PrmModelStoredUser(PrmModel *model, const char *user_id, double *coef,
@@ -230,6 +261,7 @@ PrmModelStoredUser(PrmModel *model, const char *user_id, double *coef,
 	memcpy(coef, tmp, sizeof(double) * model->k);
 	tmp = StoredArray(model->name, "covariance", v, 2, model->k, model->k);
 	memcpy(cov, tmp, sizeof(double) * model->k * model->k);
+	CheckCovariance(model, user_id, cov);
 	SPI_finish();
 	return true;
 }
