@@ -76,6 +76,7 @@ SELECT m.group_key, (m.model).n,
 -- a multi-pass model saves and scores like any other
 SELECT pluralrm.save_model('mp_btl', model) FROM pluralrm.btl_fit_multipass('mp_data');
 SELECT (pluralrm.evaluate('mp_btl', chosen, rejected)).n FROM mp_data;
+SELECT pluralrm.drop_model('mp_btl');
 
 -- one pass in a parallel plan: partial states add up across workers
 SET parallel_setup_cost = 0;

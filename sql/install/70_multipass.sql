@@ -262,6 +262,9 @@ DECLARE
     g text;                 -- the group key of a row, as text
     cols text;              -- the arguments of btl_pass after the point
     keep text;              -- the rows that take part
+    point text;             -- the point of a row's group in a pass
+    pass_from text;         -- the source, joined to the points of the groups
+    group_by text;
     groups pluralrm.multipass_group[];
     scans integer := 1;
     elapsed float8;
@@ -295,6 +298,22 @@ BEGIN
                  GROUP BY 1) AS p$q$, g, cols, source, keep)
        INTO groups USING l2, tol, max_iter;
 
+    -- Groups get their points from a join; without groups the one point is
+    -- a parameter, which spares every row the join
+    IF group_column IS NULL THEN
+        point := '$2';
+        pass_from := pg_catalog.format('%s AS s', source);
+        group_by := '';
+    ELSE
+        point := 'cur.w';
+        pass_from := pg_catalog.format($q$%s AS s
+                           JOIN (SELECT u.group_key, pluralrm.multipass_point(u.solver) AS w
+                                   FROM pg_catalog.unnest($1::pluralrm.multipass_group[]) AS u
+                                  WHERE pluralrm.multipass_next(u.solver) = 'pass') AS cur
+                             ON cur.group_key = %s$q$, source, g);
+        group_by := 'GROUP BY 1';
+    END IF;
+
     -- then one pass per Newton iteration (or step halving) of any group
     LOOP
         EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(groups) AS c
@@ -306,15 +325,13 @@ BEGIN
                             ELSE c.solver END)::pluralrm.multipass_group
                        ORDER BY c.group_key COLLATE "C")
               FROM pg_catalog.unnest($1::pluralrm.multipass_group[]) AS c
-              LEFT JOIN (SELECT %1$s AS g, pluralrm.btl_pass(cur.w, %2$s) AS state
-                           FROM %3$s AS s
-                           JOIN (SELECT u.group_key, pluralrm.multipass_point(u.solver) AS w
-                                   FROM pg_catalog.unnest($1::pluralrm.multipass_group[]) AS u
-                                  WHERE pluralrm.multipass_next(u.solver) = 'pass') AS cur
-                             ON cur.group_key = %1$s
-                          GROUP BY 1) AS p
-                ON p.g = c.group_key$q$, g, cols, source)
-           INTO groups USING groups;
+              LEFT JOIN (SELECT %1$s AS g, pluralrm.btl_pass(%2$s, %3$s) AS state
+                           FROM %4$s
+                          %5$s) AS p
+                ON p.g = c.group_key$q$, g, point, cols, pass_from, group_by)
+           INTO groups
+          USING groups, (SELECT pluralrm.multipass_point(c.solver)
+                           FROM pg_catalog.unnest(groups) AS c LIMIT 1);
         scans := scans + 1;
     END LOOP;
 
@@ -357,6 +374,9 @@ DECLARE
     cols text;              -- chosen, rejected [, weight]
     wt text;                -- the weight of a row for mixture_fit
     keep text;              -- the rows that take part
+    point text;             -- the base rewards of a row's group in a pass
+    estep_from text;        -- the source, joined to the points of the groups
+    mstep_from text;
     keys text[];
     shares float8[];
     groups pluralrm.multipass_group[];
@@ -438,6 +458,26 @@ BEGIN
         scans := 2;
     END IF;
 
+    -- Groups get their points from a join; without groups the one point is
+    -- a parameter, which spares every row the join
+    IF group_column IS NULL THEN
+        point := '$3';
+        estep_from := pg_catalog.format('%s AS s', source);
+        mstep_from := estep_from;
+    ELSE
+        point := 'cur.w';
+        estep_from := pg_catalog.format($q$%s AS s
+                  JOIN (SELECT c.group_key, pluralrm.multipass_point(c.solver) AS w
+                          FROM pg_catalog.unnest($1::pluralrm.multipass_group[]) AS c
+                         WHERE pluralrm.multipass_next(c.solver) = 'estep') AS cur
+                    ON cur.group_key = %s$q$, source, g);
+        mstep_from := pg_catalog.format($q$%s AS s
+                  JOIN (SELECT c.group_key, pluralrm.multipass_point(c.solver) AS w
+                          FROM pg_catalog.unnest($1::pluralrm.multipass_group[]) AS c
+                         WHERE pluralrm.multipass_next(c.solver) = 'mstep') AS cur
+                    ON cur.group_key = %s$q$, source, g);
+    END IF;
+
     LOOP
         EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(groups) AS c
                                WHERE pluralrm.multipass_next(c.solver) = 'estep');
@@ -447,12 +487,8 @@ BEGIN
         EXECUTE pg_catalog.format($q$
             WITH e AS MATERIALIZED (
                 SELECT %1$s AS g, %2$s AS u,
-                       pluralrm.mixture_user_pass(cur.w, %3$s) AS state
-                  FROM %4$s AS s
-                  JOIN (SELECT c.group_key, pluralrm.multipass_point(c.solver) AS w
-                          FROM pg_catalog.unnest($1::pluralrm.multipass_group[]) AS c
-                         WHERE pluralrm.multipass_next(c.solver) = 'estep') AS cur
-                    ON cur.group_key = %1$s
+                       pluralrm.mixture_user_pass(%6$s, %3$s) AS state
+                  FROM %4$s
                  WHERE %5$s
                  GROUP BY 1, 2),
             c AS (
@@ -483,8 +519,11 @@ BEGIN
                       FROM r WHERE r.next = 'mstep' AND r.resp IS NOT NULL),
                    (SELECT pg_catalog.array_agg(ROW(r.g, r.u, r.resp)::pluralrm.multipass_user)
                       FROM r WHERE r.next = 'done' AND r.resp IS NOT NULL)$q$,
-            g, u, cols, source, keep)
-           INTO groups, mstep_users, done_users USING groups;
+            g, u, cols, estep_from, keep, point)
+           INTO groups, mstep_users, done_users
+          USING groups, NULL::pluralrm.multipass_user[],
+                (SELECT pluralrm.multipass_point(c.solver)
+                   FROM pg_catalog.unnest(groups) AS c LIMIT 1);
         scans := scans + 1;
         final_users := final_users || done_users;
 
@@ -501,17 +540,16 @@ BEGIN
                        ORDER BY c.group_key COLLATE "C")
               FROM pg_catalog.unnest($1::pluralrm.multipass_group[]) AS c
               LEFT JOIN (SELECT %1$s AS g,
-                                pluralrm.mixture_pass(cur.w, r.responsibilities, %3$s) AS state
-                           FROM %4$s AS s
-                           JOIN (SELECT c.group_key, pluralrm.multipass_point(c.solver) AS w
-                                   FROM pg_catalog.unnest($1::pluralrm.multipass_group[]) AS c
-                                  WHERE pluralrm.multipass_next(c.solver) = 'mstep') AS cur
-                             ON cur.group_key = %1$s
+                                pluralrm.mixture_pass(%5$s, r.responsibilities, %3$s) AS state
+                           FROM %4$s
                            JOIN pg_catalog.unnest($2::pluralrm.multipass_user[]) AS r
                              ON r.group_key = %1$s AND r.user_id = %2$s
                           GROUP BY 1) AS p
-                ON p.g = c.group_key$q$, g, u, cols, source)
-           INTO groups USING groups, mstep_users;
+                ON p.g = c.group_key$q$, g, u, cols, mstep_from, point)
+           INTO groups
+          USING groups, mstep_users,
+                (SELECT pluralrm.multipass_point(c.solver)
+                   FROM pg_catalog.unnest(groups) AS c LIMIT 1);
         scans := scans + 1;
         -- groups that converged keep the responsibilities of this pass
         final_users := final_users || ARRAY(
