@@ -12,7 +12,7 @@
 #   - factor_fit on 1,000,000 comparisons of 100,000 users against the
 #     bare scan, serial,
 # and prints a table of the targets, each MET or NOT MET. Exits 0 when
-# targets are missed, non-zero on errors and wrong results. Takes about
+# targets are missed, non-zero on errors and wrong results. Takes 10 to
 # 15 minutes on 2 cores; results are in docs/performance-factor.md.
 # PRM_SKIP_DEPS=1 skips the dependency check; arguments are passed on to
 # bench.py (for example --skip big, or --big-users 10000 30000 to add

@@ -27,7 +27,10 @@ with Debian's /usr/bin/python3, which has numpy and psycopg2.
    convergence, solve_ms, the backend's peak private memory and how well
    the fitted base rewards span the planted ones.
 
-Prints the measurements and a table of the targets, each MET or NOT MET.
+Every timing is reported twice: as the elapsed time the client saw and as
+the backend's CPU time (/proc/PID/schedstat), since on a shared machine the
+elapsed time also counts waiting for a core. Prints the measurements and a
+table of the targets, each MET or NOT MET on both.
 Exits 0 whether targets are met or not, 1 when a result is wrong (a check
 against an independent computation failed, or a fit saw the wrong rows).
 """
