@@ -8,7 +8,7 @@
  * of users), l2 choice, max_iter, restart users, seed (8 bytes), then per
  * row its user and difference vector, then the weights. Checks that the
  * fit returns a known status without touching memory outside its buffers
- * (the trace gets exactly the documented max_iter + 1 values), and that a
+ * (the trace gets exactly the documented max_iter + 2 values), and that a
  * PRM_OK fit has finite base rewards, mixing weights summing to one and
  * responsibilities that are probabilities.
  */

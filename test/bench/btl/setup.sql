@@ -1,5 +1,6 @@
 -- Comparisons for the BTL benchmark (test/bench/btl.sh), made inside the
--- database. Run with psql -v rows=N -v dim=D in a fresh database.
+-- database from a fixed seed. Run with psql -v rows=N -v dim=D in a fresh
+-- database.
 --
 -- Responses have d features drawn uniformly with mean 0 and variance 1 and
 -- rounded to real precision, so the float8[] and real[] tables hold exactly
@@ -12,6 +13,10 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pluralrm;
 
 DROP TABLE IF EXISTS btl_bench_truth, btl_bench_real, btl_bench_float8;
+
+-- a fixed seed: every run draws the same comparisons (random() is parallel
+-- restricted, so the generating query runs in this backend alone)
+SELECT setseed(0.2024) AS seeded \gset
 
 CREATE TABLE btl_bench_truth AS
 SELECT array_agg(0.3 * sin(j) ORDER BY j) AS weights
