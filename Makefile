@@ -1,6 +1,6 @@
 # pluralrm: PGXS build
 EXTENSION = pluralrm
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 MODULE_big = pluralrm
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
@@ -9,9 +9,15 @@ CORE_SRCS = $(sort $(wildcard src/core/*.c))
 PG_SRCS = $(sort $(wildcard src/*.c))
 OBJS = $(PG_SRCS:.c=.o) $(CORE_SRCS:.c=.o)
 
-# Install script is built from the parts in sql/install/, in name order.
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+# The current install script is built from the parts in sql/install/, in
+# name order. A released version's install script is frozen in sql/ and
+# never edited; the upgrade script from it is built from the hand-written
+# changes in sql/upgrade/ followed by the install parts new since then.
+NEW_IN_0_2_0 =
+UPGRADE_0_2_0 = sql/upgrade/0.1.0--0.2.0.sql $(NEW_IN_0_2_0)
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql \
+	sql/$(EXTENSION)--0.1.0--0.2.0.sql
+DATA = sql/$(EXTENSION)--0.1.0.sql
 
 # pg_regress: every sql/NAME.sql that is not an install or upgrade script
 REGRESS = $(sort $(basename $(notdir $(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql)))))
@@ -33,6 +39,9 @@ include $(PGXS)
 $(OBJS): $(wildcard src/*.h src/core/*.h)
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
+	cat $^ > $@
+
+sql/$(EXTENSION)--0.1.0--0.2.0.sql: $(UPGRADE_0_2_0)
 	cat $^ > $@
 
 # Unit tests of the numerical core: plain C, no server.

@@ -3,7 +3,8 @@
 # Installs dependencies, builds and installs the extension, runs the core
 # unit tests, then pg_regress, pgTAP and test/drivers/*.sh against a
 # throwaway cluster. Ends with "N passed, N failed"; exit status 0 iff all
-# passed. PRM_SKIP_DEPS=1 skips the dependency check.
+# passed. PRM_SKIP_DEPS=1 skips the dependency check; PRM_ONLY=REGEX runs
+# only the stages whose name matches (for development; CI runs them all).
 # shellcheck disable=SC2119,SC2317  # functions called through prm_stage
 set -euo pipefail
 exec </dev/null  # nothing here may wait for input
@@ -69,18 +70,28 @@ run_pgtap() {
     return "$rc"
 }
 
+# Whether stage NAME is selected by PRM_ONLY (all are when it is unset).
+wanted() { [[ -z ${PRM_ONLY:-} || $1 =~ $PRM_ONLY ]]; }
+
 [[ ${PRM_SKIP_DEPS:-} == 1 ]] || prm_install_deps
 
 prm_stage "build and install" prm_build_install
 built=$PRM_LAST_RC
 
-prm_stage "core unit tests" run_unittest
+if wanted "core unit tests"; then
+    prm_stage "core unit tests" run_unittest
+fi
 
 # Stages that need the installed extension and a server.
-later=("pg_regress" "pgTAP")
+later=()
+for s in "pg_regress" "pgTAP"; do
+    if wanted "$s"; then later+=("$s"); fi
+done
 mapfile -t drivers < <(sorted_glob 'test/drivers/*.sh')
 for d in "${drivers[@]}"; do
-    if [[ -x $d ]]; then later+=("driver $(basename "$d" .sh)"); fi
+    if [[ -x $d ]] && wanted "driver $(basename "$d" .sh)"; then
+        later+=("driver $(basename "$d" .sh)")
+    fi
 done
 
 if ((built != 0)); then
@@ -88,10 +99,12 @@ if ((built != 0)); then
 elif ! prm_cluster_start; then
     for s in "${later[@]}"; do prm_stage_skip "$s" "no server"; done
 else
-    prm_stage "pg_regress" run_regress
-    prm_stage "pgTAP" run_pgtap
+    if wanted "pg_regress"; then prm_stage "pg_regress" run_regress; fi
+    if wanted "pgTAP"; then prm_stage "pgTAP" run_pgtap; fi
     for d in "${drivers[@]}"; do
-        if [[ -x $d ]]; then
+        if ! wanted "driver $(basename "$d" .sh)"; then
+            continue
+        elif [[ -x $d ]]; then
             prm_stage "driver $(basename "$d" .sh)" "$d" "$PRM_ROOT"
         else
             prm_msg "skipping $d: not executable"

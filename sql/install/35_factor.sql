@@ -228,6 +228,8 @@ CREATE TABLE pluralrm.model_priors (
 );
 COMMENT ON TABLE pluralrm.model_priors IS
 'Population prior of a factor model version: coefficients ~ N(mean, covariance), with the precision multiplied by strength; locked components are fixed at the mean for every user';
+-- pg_dump saves the priors with the models they belong to
+SELECT pg_catalog.pg_extension_config_dump('pluralrm.model_priors', '');
 
 CREATE FUNCTION pluralrm.save_model(name text, model pluralrm.factor_model,
                                     allow_unconverged boolean DEFAULT false)

@@ -12,19 +12,8 @@ db=pluralrm_refit_cron
 cron_db=pluralrm_cron
 jobs=(pluralrm_test_refit pluralrm_test_refit_fails)
 
-n=0 passed=0 failed=0
-
-# Print one TAP line: report t|f DESCRIPTION
-report() {
-    n=$((n + 1))
-    if [[ $1 == t ]]; then
-        echo "ok $n - $2"
-        passed=$((passed + 1))
-    else
-        echo "not ok $n - $2"
-        failed=$((failed + 1))
-    fi
-}
+# shellcheck source=test/drivers/common/tap.bash
+source "$root/test/drivers/common/tap.bash"
 
 # One value from a query in the test database, or in the cron database
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
@@ -130,7 +119,4 @@ report "$(q "SELECT version = 1 AND versions = 1 FROM pluralrm.model_list
               WHERE name = 'broken'")" \
     "broken still serves version 1"
 
-echo "1..$n"
-echo "$passed passed, $failed failed"
-if declare -F prm_report >/dev/null; then prm_report "$passed" "$failed"; fi
-((failed == 0))
+tap_summary

@@ -18,19 +18,8 @@ trap 'jobs -p | xargs -r kill 2>/dev/null || true
       dropdb --if-exists --force "$db" >/dev/null 2>&1 || true
       rm -rf -- "$work"' EXIT
 
-n=0 passed=0 failed=0
-
-# Print one TAP line: report t|f DESCRIPTION
-report() {
-    n=$((n + 1))
-    if [[ $1 == t ]]; then
-        echo "ok $n - $2"
-        passed=$((passed + 1))
-    else
-        echo "not ok $n - $2"
-        failed=$((failed + 1))
-    fi
-}
+# shellcheck source=test/drivers/common/tap.bash
+source "$root/test/drivers/common/tap.bash"
 
 # Print a TAP skip line: skip REASON
 skip() {
@@ -265,11 +254,12 @@ q "CREATE TABLE live_comparisons AS SELECT * FROM make_comparisons(1, 1000);
        keep_versions => 3);
    CREATE TABLE expected (version integer PRIMARY KEY, scores float8[]);
    CREATE TABLE score_log (scores float8[]);" >/dev/null
+# one transaction, so a version is never visible without its expected row
 refit_live() {
-    psql -X -q -v ON_ERROR_STOP=1 -d "$db" \
+    psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "BEGIN" \
         -c "CALL pluralrm.refit('live')" \
         -c "INSERT INTO expected SELECT * FROM expected_scores('live')" \
-        >/dev/null
+        -c "COMMIT" >/dev/null
 }
 refit_live
 cat >"$work/score.sql" <<'SQL'
@@ -297,6 +287,10 @@ done
 wait "$pgbench_pid" || true
 echo "# $refits refits while pgbench ran; pgbench said:"
 grep -E 'processed|failed|aborted' "$work/pgbench.out" | sed 's/^/#   /'
+if [[ -s $work/refit_live.err ]]; then
+    echo "# the failed refits said:"
+    sed 's/^/#   /' "$work/refit_live.err" | head -n 20
+fi
 report "$([[ $(cat "$work/pgbench.rc") == 0 ]] &&
     grep -q 'number of failed transactions: 0' "$work/pgbench.out" &&
     echo t || echo f)" "4 pgbench clients scored for 20 s without an error"
@@ -362,7 +356,4 @@ else
         "the same session goes on after that error"
 fi
 
-echo "1..$n"
-echo "$passed passed, $failed failed"
-if declare -F prm_report >/dev/null; then prm_report "$passed" "$failed"; fi
-((failed == 0))
+tap_summary

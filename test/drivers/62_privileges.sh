@@ -14,19 +14,8 @@ db=pluralrm_privileges
 roles=(prm_t62_app prm_t62_analyst prm_t62_analyst2 prm_t62_scoring
     prm_t62_refitting)
 
-n=0 passed=0 failed=0
-
-# Print one TAP line: report t|f DESCRIPTION
-report() {
-    n=$((n + 1))
-    if [[ $1 == t ]]; then
-        echo "ok $n - $2"
-        passed=$((passed + 1))
-    else
-        echo "not ok $n - $2"
-        failed=$((failed + 1))
-    fi
-}
+# shellcheck source=test/drivers/common/tap.bash
+source "$root/test/drivers/common/tap.bash"
 
 # One value from a query run as ROLE: as ROLE SQL
 as() {
@@ -164,7 +153,4 @@ report "$(as prm_t62_analyst "SELECT defined_by::text = 'prm_t62_analyst'
 expect postgres 42501 "CALL pluralrm.refit('secret_model')" \
     "so the superuser no longer runs it"
 
-echo "1..$n"
-echo "$passed passed, $failed failed"
-if declare -F prm_report >/dev/null; then prm_report "$passed" "$failed"; fi
-((failed == 0))
+tap_summary

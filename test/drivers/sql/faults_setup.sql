@@ -48,7 +48,9 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- the score vector of every probe under the current version of a model,
--- computed in SQL from the stored arrays (not by reward_score)
+-- computed in SQL from the stored arrays (not by reward_score); in numeric,
+-- because a float8 product of a tiny responsibility (1e-300) and a weight
+-- raises "value out of range: underflow" where C gives 0
 CREATE FUNCTION expected_scores(model text)
 RETURNS TABLE (version integer, scores float8[])
 LANGUAGE sql STABLE AS $$
@@ -60,8 +62,9 @@ LANGUAGE sql STABLE AS $$
       LEFT JOIN pluralrm.user_coefficients uc
         ON uc.model_id = v.model_id AND uc.user_id = p.user_id::text
      CROSS JOIN LATERAL (
-        SELECT sum(coalesce(uc.coefficients[c], v.population[c])
-                   * v.base_rewards[c][j] * p.x[j]) AS s
+        SELECT sum(coalesce(uc.coefficients[c], v.population[c])::numeric
+                   * v.base_rewards[c][j]::numeric
+                   * p.x[j]::numeric)::float8 AS s
           FROM generate_series(1, v.k) c, generate_series(1, v.d) j) t
      WHERE m.name = model
      GROUP BY v.version
