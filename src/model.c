@@ -81,7 +81,7 @@ LoadUserCoefficients(PrmModel *model, int64 model_id, MemoryContext mcxt)
 {
 	static const char *query =
 		"SELECT user_id, coefficients FROM pluralrm.user_coefficients "
-		"WHERE model_id = $1";
+		"WHERE model_id OPERATOR(pg_catalog.=) $1";
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(model_id)};
 	Portal		portal;
@@ -148,7 +148,7 @@ LoadPrior(PrmModel *model, MemoryContext mcxt)
 {
 	static const char *query =
 		"SELECT covariance, strength, locked FROM pluralrm.model_priors "
-		"WHERE model_id = $1";
+		"WHERE model_id OPERATOR(pg_catalog.=) $1";
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(model->model_id)};
 	bool		isnull[3];
@@ -230,7 +230,8 @@ PrmModelStoredUser(PrmModel *model, const char *user_id, double *coef,
 {
 	static const char *query =
 		"SELECT coefficients, covariance FROM pluralrm.user_coefficients "
-		"WHERE model_id = $1 AND user_id = $2";
+		"WHERE model_id OPERATOR(pg_catalog.=) $1 "
+		"AND user_id OPERATOR(pg_catalog.=) $2";
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		args[2] = {Int64GetDatum(model->model_id),
 	CStringGetTextDatum(user_id)};
@@ -276,10 +277,11 @@ PrmModelLoad(const char *name, MemoryContext mcxt, bool with_users)
 	static const char *query =
 		"SELECT v.kind, v.k, v.d, v.base_rewards, v.population, v.model_id, "
 		"EXISTS (SELECT 1 FROM pluralrm.user_coefficients c "
-		"WHERE c.model_id = v.model_id) "
+		"WHERE c.model_id OPERATOR(pg_catalog.=) v.model_id) "
 		"FROM pluralrm.models m JOIN pluralrm.model_versions v "
-		"ON v.name = m.name AND v.version = m.current_version "
-		"WHERE m.name = $1";
+		"ON v.name OPERATOR(pg_catalog.=) m.name "
+		"AND v.version OPERATOR(pg_catalog.=) m.current_version "
+		"WHERE m.name OPERATOR(pg_catalog.=) $1";
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	PrmModel   *model;

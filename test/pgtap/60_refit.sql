@@ -5,7 +5,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pluralrm;
 
 BEGIN;
-SELECT plan(84);
+SELECT plan(86);
 
 -- Comparisons of two groups of users with opposite tastes; a regular table
 -- because recipes refuse temporary ones
@@ -295,8 +295,39 @@ SELECT is(array_agg(p.oid::regprocedure::text ORDER BY 1), NULL::text[],
    AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%');
 SELECT is((SELECT array_agg(c::regclass::text ORDER BY 1)
              FROM pg_extension, unnest(extconfig) c WHERE extname = 'pluralrm')
-          @> '{pluralrm.models,pluralrm.model_versions,pluralrm.user_coefficients,pluralrm.model_recipes}',
-          true, 'pg_dump saves the stored models and recipes');
+          @> '{pluralrm.models,pluralrm.model_versions,pluralrm.user_coefficients,pluralrm.model_priors,pluralrm.model_recipes}',
+          true, 'pg_dump saves the stored models, priors and recipes');
+
+-- a schema ahead of pg_catalog whose = operators are always false must
+-- not change what reward_score reads (its queries name pg_catalog.=)
+SELECT pluralrm.save_model('prm_hostile',
+           (SELECT pluralrm.mixture_fit(user_id, chosen, rejected, 2)
+              FROM public.prm_refit_c2)) IS NOT NULL AS saved \gset
+CREATE TEMP TABLE prm_hostile_probe AS
+SELECT u::bigint AS user_id, ARRAY[sin(u), cos(u), 0.5] AS x,
+       pluralrm.reward_score('prm_hostile', u::bigint, ARRAY[sin(u), cos(u), 0.5]) AS s
+  FROM generate_series(0, 45) u;
+CREATE SCHEMA prm_hostile;
+CREATE FUNCTION prm_hostile.never(text, text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE AS 'SELECT false';
+CREATE FUNCTION prm_hostile.never(bigint, bigint) RETURNS boolean
+    LANGUAGE sql IMMUTABLE AS 'SELECT false';
+CREATE FUNCTION prm_hostile.never(integer, integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE AS 'SELECT false';
+CREATE OPERATOR prm_hostile.= (LEFTARG = text, RIGHTARG = text, FUNCTION = prm_hostile.never);
+CREATE OPERATOR prm_hostile.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = prm_hostile.never);
+CREATE OPERATOR prm_hostile.= (LEFTARG = integer, RIGHTARG = integer, FUNCTION = prm_hostile.never);
+-- (pgTAP itself uses =, so measure first and assert after the RESET)
+SET LOCAL search_path = prm_hostile, pg_catalog, public;
+SELECT 1 = 1 OR 'a' = 'a' OR 1::bigint = 1::bigint AS hostile_eq,
+       (SELECT count(*) FROM pg_temp.prm_hostile_probe p
+         WHERE pluralrm.reward_score('prm_hostile', p.user_id, p.x)
+               OPERATOR(pg_catalog.=) p.s) AS hostile_same \gset
+RESET search_path;
+SELECT is(:'hostile_eq'::boolean, false,
+          'under that search_path = is the hostile operator');
+SELECT is(:hostile_same::bigint, 46::bigint,
+          'reward_score reads the same model and users under it');
 
 SELECT * FROM finish();
 ROLLBACK;
