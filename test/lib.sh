@@ -8,7 +8,9 @@
 _PRM_LIB_LOADED=1
 
 PRM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PRM_PG_BIN=/usr/lib/postgresql/15/bin
+# PRM_PG_BIN may point at a relocated copy of PostgreSQL 15 (a developer
+# who must not touch the system install); CI uses Debian's.
+PRM_PG_BIN=${PRM_PG_BIN:-/usr/lib/postgresql/15/bin}
 PRM_PG_CONFIG=$PRM_PG_BIN/pg_config
 export PRM_ROOT PRM_PG_BIN PRM_PG_CONFIG
 # Use PostgreSQL 15's binaries, not Debian's version-picking wrappers.
