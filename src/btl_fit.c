@@ -157,6 +157,7 @@ btl_fit_finalfn(PG_FUNCTION_ARGS)
 	PrmBtlResult res;
 	TupleDesc	tupdesc;
 	double	   *w;
+	PrmModel   *warm;
 	void	   *work;
 	Datum		values[12];
 	bool		nulls[12] = {0};
@@ -185,7 +186,13 @@ btl_fit_finalfn(PG_FUNCTION_ARGS)
 	opt.tol = prm_tolerance;
 	opt.max_iter = prm_max_iterations;
 
+	PrmFitMemoryCheck(PrmHeldBytes(state),
+					  PrmBtlWorkspaceSize(&prob, opt.method) +
+					  sizeof(double) * prob.d, "btl_fit");
 	w = palloc0(sizeof(double) * prob.d);
+	warm = PrmWarmStart("btl_fit", NULL, 0, prob.d);
+	if (warm)
+		memcpy(w, warm->effective, sizeof(double) * prob.d);
 	work = MemoryContextAllocHuge(CurrentMemoryContext,
 								  PrmBtlWorkspaceSize(&prob, opt.method));
 	clock_gettime(CLOCK_MONOTONIC, &t0);

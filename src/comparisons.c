@@ -49,6 +49,16 @@ PrmRowsCreate(MemoryContext aggcontext, bool per_user, double default_l2)
 	return rows;
 }
 
+/* Bytes of the row arrays of a state with room for cap rows */
+static Size
+RowBytes(const PrmRows *rows, int64 cap)
+{
+	Size		per_row = mul_size((Size) rows->d, sizeof(double)) +
+		sizeof(double) + (rows->users ? sizeof(int32) : 0);
+
+	return mul_size((Size) cap, per_row);
+}
+
 /* Make room for at least need rows; CurrentMemoryContext is aggcontext */
 static void
 RowsReserve(PrmRows *rows, int64 need)
@@ -59,6 +69,21 @@ RowsReserve(PrmRows *rows, int64 need)
 	if (need <= rows->cap)
 		return;
 	cap = Max(rows->cap * 2, Max(need, INITIAL_ROWS));
+	if (prm_max_fit_memory > 0)
+	{
+		/* grow no further than the limit allows; fail if need does not fit */
+		Size		held = MemoryContextMemAllocated(CurrentMemoryContext,
+													 true);
+		Size		arrays = RowBytes(rows, rows->cap);
+		Size		other = held > arrays ? held - arrays : 0;
+		Size		limit = (Size) prm_max_fit_memory * 1024;
+		int64		most = limit > other ?
+			(int64) ((limit - other) / RowBytes(rows, 1)) : 0;
+
+		PrmFitMemoryCheck(other, RowBytes(rows, need),
+						  "collecting comparisons");
+		cap = Min(cap, Max(most, need));
+	}
 	zbytes = mul_size(mul_size((Size) cap, (Size) rows->d), sizeof(double));
 	if (rows->z == NULL)
 	{

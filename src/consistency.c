@@ -20,6 +20,8 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "pluralrm.h"
+
 #include "prm_consistency.h"
 
 /* Aggregate state: the asks of one group */
@@ -78,6 +80,8 @@ ConsistencyReserve(ConsistencyState *state, int64 need,
 		return;
 	cap = Max(state->cap * 2, Max(need, INITIAL_ASKS));
 	bytes = mul_size((Size) cap, sizeof(PrmAsk));
+	PrmFitMemoryCheck(MemoryContextMemAllocated(aggcontext, true), bytes,
+					  "rater_consistency");
 	if (state->asks == NULL)
 		state->asks = MemoryContextAllocHuge(aggcontext, bytes);
 	else

@@ -149,6 +149,7 @@ factor_fit_finalfn(PG_FUNCTION_ARGS)
 	PrmFactorProblem prob;
 	PrmFactorOptions opt = {PRM_FACTOR_DEFAULT_TOL,
 	PRM_FACTOR_DEFAULT_MAX_ITER, NULL};
+	PrmModel   *warm;
 	PrmFactorResult res;
 	int			k,
 				d;
@@ -214,6 +215,17 @@ factor_fit_finalfn(PG_FUNCTION_ARGS)
 	prob.prior_strength = rows->options.prior_strength;
 	prob.locked = locked;
 
+	PrmFitMemoryCheck(PrmHeldBytes(rows),
+					  PrmFactorWorkspaceSize(&prob) +
+					  sizeof(double) * k * (Size) users * (k + 1) +
+					  sizeof(double) * k * (d + k + 1), "factor_fit");
+	warm = PrmWarmStart("factor_fit", "factor", k, d);
+	if (warm)
+	{
+		opt.start_base = warm->base;
+		opt.start_mu = warm->population;
+		opt.start_sigma = warm->prior_cov;
+	}
 	base = palloc(sizeof(double) * k * d);
 	mu = palloc(sizeof(double) * k);
 	sigma = palloc(sizeof(double) * k * k);

@@ -255,6 +255,8 @@ GrowArray(MemoryContext mcxt, void *array, int64 *cap, int64 need, Size size)
 	if (need <= *cap)
 		return array;
 	newcap = Max(*cap * 2, Max(need, 64));
+	PrmFitMemoryCheck(MemoryContextMemAllocated(mcxt, true),
+					  mul_size((Size) newcap, size), "btl_items");
 	*cap = newcap;
 	if (array == NULL)
 		return MemoryContextAllocHuge(mcxt, mul_size((Size) newcap, size));
@@ -1593,6 +1595,9 @@ ItemsFitRun(const ItemsState *state, ItemsFit *fit)
 	ItemsFitRecord(fit);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
+	PrmFitMemoryCheck(MemoryContextMemAllocated(state->mcxt, true),
+					  PrmItemsWorkspaceSize(p->n_items, p->n_pairs),
+					  "btl_items");
 	work = MemoryContextAllocHuge(CurrentMemoryContext,
 								  PrmItemsWorkspaceSize(p->n_items,
 														p->n_pairs));

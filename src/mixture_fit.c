@@ -119,7 +119,8 @@ static void
 FitMixture(PrmRows *rows, int k, MixtureFit *fit)
 {
 	PrmMixtureProblem prob;
-	PrmMixtureOptions opt;
+	PrmMixtureOptions opt = {0};
+	PrmModel   *warm;
 	void	   *work;
 	struct timespec t0,
 				t1;
@@ -138,7 +139,18 @@ FitMixture(PrmRows *rows, int k, MixtureFit *fit)
 	opt.max_iter = PRM_MIXTURE_DEFAULT_MAX_ITER;
 	opt.restart_users = PRM_MIXTURE_DEFAULT_RESTART_USERS;
 	opt.trace = NULL;
+	/* a warm start of another k (mixture_select) is skipped quietly */
+	warm = PrmWarmStart("mixture_fit", "mixture", 0, rows->d);
+	if (warm && warm->k == k)
+	{
+		opt.start_base = warm->base;
+		opt.start_mixing = warm->population;
+	}
 
+	PrmFitMemoryCheck(PrmHeldBytes(rows),
+					  PrmMixtureWorkspaceSize(&prob, &opt) +
+					  sizeof(double) * k * ((Size) prob.users + rows->d + 1),
+					  "mixture_fit");
 	fit->k = k;
 	fit->base = palloc(sizeof(double) * k * rows->d);
 	fit->mixing = palloc(sizeof(double) * k);

@@ -269,10 +269,12 @@ PrmModelStoredUser(PrmModel *model, const char *user_id, double *coef,
 
 /*
  * Load the current version of a named model into mcxt, with every user's
- * coefficients when with_users is set.
+ * coefficients when with_users is set; NULL if there is no such model and
+ * missing_ok is set.
  */
-PrmModel *
-PrmModelLoad(const char *name, MemoryContext mcxt, bool with_users)
+static PrmModel *
+ModelLoad(const char *name, MemoryContext mcxt, bool with_users,
+		  bool missing_ok)
 {
 	static const char *query =
 		"SELECT v.kind, v.k, v.d, v.base_rewards, v.population, v.model_id, "
@@ -297,6 +299,11 @@ PrmModelLoad(const char *name, MemoryContext mcxt, bool with_users)
 	if (SPI_execute_with_args(query, 1, argtypes, args, NULL, true, 1) !=
 		SPI_OK_SELECT)
 		elog(ERROR, "could not read model \"%s\"", name);
+	if (SPI_processed == 0 && missing_ok)
+	{
+		SPI_finish();
+		return NULL;
+	}
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -343,6 +350,46 @@ PrmModelLoad(const char *name, MemoryContext mcxt, bool with_users)
 		LoadUserCoefficients(model, model->model_id, mcxt);
 
 	SPI_finish();
+	return model;
+}
+
+/* Load the current version of a named model, optionally with its users */
+PrmModel *
+PrmModelLoad(const char *name, MemoryContext mcxt, bool with_users)
+{
+	return ModelLoad(name, mcxt, with_users, false);
+}
+
+/*
+ * The warm start that pluralrm.warm_start names: the current version of
+ * that model when it has kind kind (any when NULL), k components (any when
+ * 0) and dimension d. NULL when the setting is empty or the model does not
+ * exist yet (a first refit); a NOTICE says why a model that exists is not
+ * used. A malformed stored model is an error, as everywhere.
+ */
+PrmModel *
+PrmWarmStart(const char *fit, const char *kind, int k, int d)
+{
+	PrmModel   *model;
+
+	if (prm_warm_start == NULL || prm_warm_start[0] == '\0')
+		return NULL;
+	model = ModelLoad(prm_warm_start, CurrentMemoryContext, false, true);
+	if (model == NULL)
+		return NULL;
+	if ((kind && strcmp(model->kind, kind) != 0) ||
+		(k > 0 && model->k != k) || model->d != d)
+	{
+		ereport(NOTICE,
+				(errmsg("%s is not warm-started from model \"%s\"", fit,
+						prm_warm_start),
+				 errdetail("The model is a %s model with k = %d and d = %d; "
+						   "the fit needs %s%s with k = %d and d = %d.",
+						   model->kind, model->k, model->d,
+						   kind ? "a " : "any model", kind ? kind : "",
+						   k, d)));
+		return NULL;
+	}
 	return model;
 }
 

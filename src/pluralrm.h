@@ -23,6 +23,18 @@ extern int	prm_max_iterations;
 extern int	prm_solver;
 extern int	prm_blas_threads;
 extern double prm_consensus_blend;
+extern int	prm_max_fit_memory;
+extern int	prm_keep_versions;
+extern char *prm_warm_start;
+
+/*
+ * Raise an error if a fit that holds held bytes and is about to allocate
+ * extra more would exceed pluralrm.max_fit_memory (0 = no limit).
+ */
+void		PrmFitMemoryCheck(Size held, Size extra, const char *what);
+
+/* Bytes held by the memory context that holds ptr, children included */
+Size		PrmHeldBytes(void *ptr);
 
 /* Check an embedding array and return its dimension */
 int			PrmEmbeddingDim(ArrayType *a, const char *what);
@@ -70,6 +82,9 @@ typedef struct PrmModel
 /* Load the current version of a named model, optionally with its users */
 PrmModel   *PrmModelLoad(const char *name, MemoryContext mcxt,
 						 bool with_users);
+
+/* The model pluralrm.warm_start names, if it fits; see model.c */
+PrmModel   *PrmWarmStart(const char *fit, const char *kind, int k, int d);
 
 /* Read a user's stored coefficients and covariance; false if absent */
 bool		PrmModelStoredUser(PrmModel *model, const char *user_id,

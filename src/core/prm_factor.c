@@ -798,10 +798,23 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 		wk.c_u = prob->user;
 	}
 
-	/* start: B from the users' directions, prior N(0 or 1, I) */
-	st = StartingBase(prob, &wk, base, wk.ubuf);
-	if (st != PRM_OK)
-		return res->status = st;
+	/* start: B given or from the users' directions, prior N(0 or 1, I) */
+	if (opt->start_base)
+	{
+		for (size_t i = 0; i < (size_t) k * prob->d; i++)
+			if (!isfinite(opt->start_base[i]))
+				return res->status = PRM_BAD_INPUT;
+		for (int a = 0; opt->start_mu && a < k; a++)
+			if (!isfinite(opt->start_mu[a]))
+				return res->status = PRM_BAD_INPUT;
+		memcpy(base, opt->start_base, sizeof(double) * (size_t) k * prob->d);
+	}
+	else
+	{
+		st = StartingBase(prob, &wk, base, wk.ubuf);
+		if (st != PRM_OK)
+			return res->status = st;
+	}
 	memset(sigma, 0, sizeof(double) * (size_t) k * k);
 	memset(wk.prec, 0, sizeof(double) * (size_t) k * k);
 	for (int a = 0; a < k; a++)
@@ -809,6 +822,26 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 		mu[a] = (prob->locked && prob->locked[a]) ? 1.0 : 0.0;
 		sigma[(size_t) a * k + a] = 1.0;
 		wk.prec[(size_t) a * k + a] = prob->prior_strength;
+	}
+	if (opt->start_base && opt->start_mu && opt->start_sigma)
+	{
+		/* the warm start's prior, unless it is not a usable covariance */
+		memcpy(wk.prec, opt->start_sigma, sizeof(double) * (size_t) k * k);
+		if (PrmInvertSpd(wk.prec, k) == PRM_OK)
+		{
+			memcpy(sigma, opt->start_sigma, sizeof(double) * (size_t) k * k);
+			for (int a = 0; a < k; a++)
+				if (!(prob->locked && prob->locked[a]))
+					mu[a] = opt->start_mu[a];
+			for (int a = 0; a < k * k; a++)
+				wk.prec[a] *= prob->prior_strength;
+		}
+		else
+		{
+			memset(wk.prec, 0, sizeof(double) * (size_t) k * k);
+			for (int a = 0; a < k; a++)
+				wk.prec[(size_t) a * k + a] = prob->prior_strength;
+		}
 	}
 	for (int32_t u = 0; u < prob->users; u++)
 		memcpy(coef + (size_t) u * k, mu, sizeof(double) * k);

@@ -46,6 +46,13 @@ typedef struct PrmFactorOptions
 	int			max_iter;
 	double	   *trace;			/* objective per iteration (room for
 								 * max_iter + 1 values), or NULL */
+	const double *start_base;	/* k x d starting base rewards (a warm
+								 * start), or NULL for the users' top
+								 * directions */
+	const double *start_mu;		/* with start_base: the starting prior's
+								 * mean and k x k covariance, or NULL for
+								 * N(0, I) (locked components: mean 1) */
+	const double *start_sigma;
 } PrmFactorOptions;
 
 typedef struct PrmFactorResult

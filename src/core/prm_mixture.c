@@ -61,6 +61,8 @@ typedef struct MixWork
 	double	   *dist;			/* sample users: distance to a center */
 	int32_t    *assign;			/* sample users: k-means cluster */
 	double	   *objs;			/* restarts: final objective of each */
+	double	   *key;			/* k sort keys of the components */
+	double	   *cdist;			/* k x k distances to the start's */
 	double	   *s_z;			/* sample rows, when users are sampled */
 	double	   *s_wt;
 	int32_t    *s_user;
@@ -189,6 +191,8 @@ MixWorkLayout(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 	TAKE(dist, double, s_users);
 	TAKE(assign, int32_t, s_users);
 	TAKE(objs, double, opt->restarts > 0 ? opt->restarts : 1);
+	TAKE(key, double, k);
+	TAKE(cdist, double, (size_t) k * k);
 	if (sampled)
 	{
 		TAKE(s_z, double, (size_t) s_rows * d);
@@ -836,20 +840,26 @@ KMeansStart(const PrmMixtureProblem *p, MixWork *wk, uint64_t seed,
 	return MStep(p, wk, w, pi, gamma, MSTEP_TOL, PRM_BTL_DEFAULT_MAX_ITER);
 }
 
-/* Order components by decreasing mixing weight */
+/* Order components by decreasing key (which is reordered with them) */
 static void
 SortComponents(int k, int d, int32_t users, double *w, double *pi,
-			   double *gamma, double *tmp)
+			   double *gamma, double *tmp, double *key)
 {
 	for (int a = 0; a < k; a++)
 	{
 		int			top = a;
 
 		for (int b = a + 1; b < k; b++)
-			if (pi[b] > pi[top])
+			if (key[b] > key[top])
 				top = b;
 		if (top == a)
 			continue;
+		{
+			double		t = key[a];
+
+			key[a] = key[top];
+			key[top] = t;
+		}
 		memcpy(tmp, w + (size_t) a * d, sizeof(double) * d);
 		memcpy(w + (size_t) a * d, w + (size_t) top * d, sizeof(double) * d);
 		memcpy(w + (size_t) top * d, tmp, sizeof(double) * d);
@@ -867,6 +877,59 @@ SortComponents(int k, int d, int32_t users, double *w, double *pi,
 			gamma[(size_t) u * k + top] = t;
 		}
 	}
+}
+
+/*
+ * Sort keys that put each component where the start's closest component
+ * is: greedily pair the closest (component, start component) pair left.
+ */
+static void
+MatchStart(int k, int d, const double *w, const double *start, double *dist,
+		   double *key)
+{
+	for (int a = 0; a < k; a++)
+		for (int s = 0; s < k; s++)
+		{
+			double		sum = 0.0;
+
+			for (int j = 0; j < d; j++)
+			{
+				double		t = w[(size_t) a * d + j] -
+					start[(size_t) s * d + j];
+
+				sum += t * t;
+			}
+			dist[(size_t) a * k + s] = sum;
+		}
+	for (int a = 0; a < k; a++)
+		key[a] = NAN;
+	for (int step = 0; step < k; step++)
+	{
+		int			ba = -1,
+					bs = -1;
+
+		for (int a = 0; a < k; a++)
+		{
+			if (!isnan(key[a]))
+				continue;
+			for (int s = 0; s < k; s++)
+			{
+				if (dist[(size_t) a * k + s] == INFINITY)
+					continue;
+				if (ba < 0 || dist[(size_t) a * k + s] <
+					dist[(size_t) ba * k + bs])
+					ba = a, bs = s;
+			}
+		}
+		if (ba < 0)
+			break;				/* only NaN distances left */
+		key[ba] = -(double) bs;
+		for (int a = 0; a < k; a++)
+			dist[(size_t) a * k + bs] = INFINITY;
+	}
+	for (int a = 0; a < k; a++)		/* unmatched (NaN input): last */
+		if (isnan(key[a]))
+			key[a] = -(double) k - a;
 }
 
 /* Fit the mixture */
@@ -897,6 +960,34 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 	UserDirections(&wk.sample, &wk);
 
 	objs = wk.objs;
+	if (opt->start_base)
+	{
+		PrmMixtureResult rr = {0};
+		double		total = 0.0;
+
+		memcpy(wk.w, opt->start_base, sizeof(double) * (size_t) k * d);
+		for (int c = 0; c < k; c++)
+		{
+			double		m = opt->start_mixing ? opt->start_mixing[c] : 1.0;
+
+			wk.pi[c] = isfinite(m) && m > 1e-6 ? m : 1e-6;
+			total += wk.pi[c];
+		}
+		for (int c = 0; c < k; c++)
+			wk.pi[c] /= total;
+		for (size_t i = 0; i < (size_t) k * d; i++)
+			if (!isfinite(wk.w[i]))
+				return res->status = PRM_BAD_INPUT;
+		st = RunEm(&wk.sample, &wk, wk.w, wk.pi, wk.gamma,
+				   fmax(tol, RESTART_TOL), Min(max_iter, RESTART_MAX_ITER),
+				   false, NULL, &rr);
+		if (st != PRM_OK)
+			return res->status = st;
+		best = rr.objective;
+		memcpy(wk.bestw, wk.w, sizeof(double) * (size_t) k * d);
+		memcpy(wk.bestpi, wk.pi, sizeof(double) * k);
+		res->warm_start_won = 1;
+	}
 	for (int r = 0; r < restarts; r++)
 	{
 		PrmMixtureResult rr = {0};
@@ -916,6 +1007,7 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 			best = rr.objective;
 			memcpy(wk.bestw, wk.w, sizeof(double) * (size_t) k * d);
 			memcpy(wk.bestpi, wk.pi, sizeof(double) * k);
+			res->warm_start_won = 0;
 		}
 	}
 	res->restarts = restarts;
@@ -932,7 +1024,11 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 	if (st != PRM_OK)
 		return res->status = st;
 
-	SortComponents(k, d, prob->users, base, mixing, resp, wk.w);
+	if (opt->start_base)
+		MatchStart(k, d, base, opt->start_base, wk.cdist, wk.key);
+	else
+		memcpy(wk.key, mixing, sizeof(double) * k);
+	SortComponents(k, d, prob->users, base, mixing, resp, wk.w, wk.key);
 	res->bic = -2.0 * res->loglik +
 		(double) PrmMixtureParameters(k, d) * log((double) prob->users);
 	return res->status = PRM_OK;

@@ -48,6 +48,9 @@ typedef struct PrmMixtureOptions
 	double	   *trace;			/* if not NULL, objective per iteration of
 								 * the final run and after its polish
 								 * (room for max_iter + 2 values) */
+	const double *start_base;	/* a warm start: k x d base rewards, or
+								 * NULL */
+	const double *start_mixing; /* its k mixing weights (with start_base) */
 } PrmMixtureOptions;
 
 typedef struct PrmMixtureResult
@@ -61,6 +64,7 @@ typedef struct PrmMixtureResult
 	int			restarts;
 	int			restarts_at_best;	/* restarts ending at the best optimum */
 	int			sampled_users;	/* users the restarts ran on */
+	int			warm_start_won; /* the warm start was the best start */
 	int			trace_len;
 } PrmMixtureResult;
 
@@ -76,7 +80,10 @@ size_t		PrmMixtureWorkspaceSize(const PrmMixtureProblem *prob,
 /*
  * Fit the mixture. base receives the k x d base rewards (row-major),
  * mixing the k mixing weights and resp the users x k responsibilities.
- * Components are ordered by decreasing mixing weight.
+ * Components are ordered by decreasing mixing weight; with a warm start,
+ * in the order of the start's components they lie closest to (so labels
+ * stay put from one refit to the next). The warm start joins the restarts
+ * as one more start on the restart sample, preferred on ties.
  */
 PrmStatus	PrmMixtureFit(const PrmMixtureProblem *prob,
 						  const PrmMixtureOptions *opt, double *base,

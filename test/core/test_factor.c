@@ -102,7 +102,7 @@ static PrmStatus
 FactorFit(const PrmFactorProblem *p, double *trace, double *base, double *mu,
 		  double *sigma, double *coef, double *cov, PrmFactorResult *res)
 {
-	PrmFactorOptions opt = {1e-9, 300, trace};
+	PrmFactorOptions opt = {1e-9, 300, trace, NULL, NULL, NULL};
 	void	   *work = malloc(PrmFactorWorkspaceSize(p));
 	PrmStatus	st = PrmFactorFit(p, &opt, base, mu, sigma, coef, cov, work,
 								  res);
@@ -163,6 +163,55 @@ TestSubspace(void)
 	free(coef);
 	free(cov);
 	free(trace);
+	FreeFactorData(&fd);
+}
+
+/*
+ * A fit warm-started at a fitted B on the same rows reaches the same
+ * objective in fewer iterations; a warm start that is not finite is bad
+ * input.
+ */
+static void
+TestFactorWarmStart(void)
+{
+	int			d = 5,
+				k = 2;
+	int32_t		users = 300;
+	FactorData	fd = MakeFactorData(users, 30, d, k, 11);
+	double		base[10],
+				wbase[10],
+				mu[2],
+				sigma[4],
+				smu[2],
+				ssigma[4];
+	double	   *coef = malloc(sizeof(double) * users * k);
+	double	   *cov = malloc(sizeof(double) * users * k * k);
+	void	   *work = malloc(PrmFactorWorkspaceSize(&fd.prob));
+	PrmFactorOptions opt = {1e-9, 300, NULL, NULL, NULL, NULL};
+	PrmFactorResult res,
+				wres;
+
+	PrmFactorFit(&fd.prob, &opt, base, mu, sigma, coef, cov, work, &res);
+	memcpy(smu, mu, sizeof(mu));
+	memcpy(ssigma, sigma, sizeof(sigma));
+	opt.start_base = base;
+	opt.start_mu = smu;
+	opt.start_sigma = ssigma;
+	PrmFactorFit(&fd.prob, &opt, wbase, mu, sigma, coef, cov, work, &wres);
+	UnitCheck(res.status == PRM_OK && wres.status == PRM_OK &&
+			  wres.objective >= res.objective - 1e-7 * fabs(res.objective) &&
+			  wres.iterations < res.iterations &&
+			  SubspaceGap(wbase, base, k, d) < 1e-3,
+			  "a warm start at the fit: same objective (%.6f vs %.6f), "
+			  "%d iterations instead of %d", wres.objective, res.objective,
+			  wres.iterations, res.iterations);
+	base[3] = NAN;
+	UnitCheck(PrmFactorFit(&fd.prob, &opt, wbase, mu, sigma, coef, cov, work,
+						   &wres) == PRM_BAD_INPUT,
+			  "a warm start with a NaN is bad input");
+	free(work);
+	free(coef);
+	free(cov);
 	FreeFactorData(&fd);
 }
 
@@ -389,6 +438,7 @@ void
 TestFactor(void)
 {
 	TestSubspace();
+	TestFactorWarmStart();
 	TestLocked();
 	TestOneFactor();
 	TestQuestions();

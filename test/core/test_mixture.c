@@ -114,7 +114,7 @@ TestOneComponent(void)
 	double		wtrue[4] = {1.0, -0.5, 0.3, 0.0};
 	double		share[1] = {1.0};
 	Planted		pl = MakePlanted(200, 15, 4, 1, share, wtrue, 3);
-	PrmMixtureOptions opt = {3, 1, 1e-10, 200, 2000, NULL};
+	PrmMixtureOptions opt = {3, 1, 1e-10, 200, 2000, NULL, NULL, NULL};
 	double		base[4],
 				mixing[1],
 				w[4] = {0};
@@ -146,7 +146,7 @@ TestTwoGroups(void)
 	double		wtrue[8] = {2.0, -1.0, 1.0, 0.5, -2.0, 1.0, -1.0, -0.5};
 	double		share[2] = {0.51, 0.49};
 	Planted		pl = MakePlanted(users, 20, d, 2, share, wtrue, 17);
-	PrmMixtureOptions opt = {10, 7, 1e-9, 500, 2000, NULL};
+	PrmMixtureOptions opt = {10, 7, 1e-9, 500, 2000, NULL, NULL, NULL};
 	double		base[8],
 				mixing[2];
 	double	   *resp = malloc(sizeof(double) * users * 2);
@@ -201,7 +201,7 @@ TestRestartSample(void)
 	double		share[2] = {0.6, 0.4};
 	Planted		pl = MakePlanted(users, 8, d, 2, share, wtrue, 23);
 	double	   *trace = malloc(sizeof(double) * 1000);
-	PrmMixtureOptions opt = {5, 3, 1e-12, 500, 500, trace};
+	PrmMixtureOptions opt = {5, 3, 1e-12, 500, 500, trace, NULL, NULL};
 	double		base[6],
 				mixing[2];
 	double	   *resp = malloc(sizeof(double) * users * 2);
@@ -227,6 +227,70 @@ TestRestartSample(void)
 	FreePlanted(&pl);
 }
 
+/*
+ * A warm start at a fitted mixture, with its components swapped, ends at
+ * the same optimum with the components in the start's order; a warm start
+ * far from every optimum loses to the restarts.
+ */
+static void
+TestWarmStart(void)
+{
+	int			d = 4;
+	int32_t		users = 300;
+	double		wtrue[8] = {2.0, -1.0, 1.0, 0.5, -2.0, 1.0, -1.0, -0.5};
+	double		share[2] = {0.6, 0.4};
+	Planted		pl = MakePlanted(users, 20, d, 2, share, wtrue, 23);
+	PrmMixtureOptions opt = {6, 5, 1e-10, 500, 2000, NULL, NULL, NULL};
+	double		base[8],
+				mixing[2],
+				swapped[8],
+				smix[2],
+				wbase[8],
+				wmix[2],
+				far[8] = {0};
+	double	   *resp = malloc(sizeof(double) * users * 2);
+	double	   *wresp = malloc(sizeof(double) * users * 2);
+	PrmMixtureResult res,
+				wres;
+	double		diff = 0.0;
+
+	pl.prob.k = 2;
+	Fit(&pl.prob, &opt, base, mixing, resp, &res);
+	memcpy(swapped, base + d, sizeof(double) * d);
+	memcpy(swapped + d, base, sizeof(double) * d);
+	smix[0] = mixing[1];
+	smix[1] = mixing[0];
+	opt.start_base = swapped;
+	opt.start_mixing = smix;
+	Fit(&pl.prob, &opt, wbase, wmix, wresp, &wres);
+	for (int j = 0; j < d; j++)
+		diff = fmax(diff, fmax(fabs(wbase[j] - base[d + j]),
+							   fabs(wbase[d + j] - base[j])));
+	for (int32_t u = 0; u < users; u++)
+		diff = fmax(diff, fabs(wresp[u * 2] - resp[u * 2 + 1]));
+	UnitCheck(wres.status == PRM_OK && wres.warm_start_won &&
+			  fabs(wres.objective - res.objective) <=
+			  1e-8 * fabs(res.objective) && diff < 1e-5,
+			  "a warm start at the optimum, components swapped, keeps the "
+			  "swap and the optimum (largest difference %.2g)", diff);
+	UnitCheck(wmix[0] < wmix[1],
+			  "warm-started components follow the start, not the mixing "
+			  "weights (%.3f, %.3f)", wmix[0], wmix[1]);
+
+	/* a start at zero: EM from there cannot separate the groups */
+	opt.start_base = far;
+	opt.start_mixing = NULL;
+	Fit(&pl.prob, &opt, wbase, wmix, wresp, &wres);
+	UnitCheck(wres.status == PRM_OK && !wres.warm_start_won &&
+			  fabs(wres.objective - res.objective) <=
+			  1e-8 * fabs(res.objective),
+			  "a start at zero loses to the restarts (objective %.6f vs "
+			  "%.6f)", wres.objective, res.objective);
+	free(resp);
+	free(wresp);
+	FreePlanted(&pl);
+}
+
 /* Bad arguments are refused */
 static void
 TestMixtureBadInput(void)
@@ -234,7 +298,7 @@ TestMixtureBadInput(void)
 	double		wtrue[2] = {1.0, 0.0};
 	double		share[1] = {1.0};
 	Planted		pl = MakePlanted(3, 2, 2, 1, share, wtrue, 1);
-	PrmMixtureOptions opt = {2, 1, 1e-9, 50, 100, NULL};
+	PrmMixtureOptions opt = {2, 1, 1e-9, 50, 100, NULL, NULL, NULL};
 	double		base[8],
 				mixing[4],
 				resp[12];
@@ -256,5 +320,6 @@ TestMixture(void)
 	TestOneComponent();
 	TestTwoGroups();
 	TestRestartSample();
+	TestWarmStart();
 	TestMixtureBadInput();
 }

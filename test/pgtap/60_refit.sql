@@ -5,7 +5,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pluralrm;
 
 BEGIN;
-SELECT plan(86);
+SELECT plan(88);
 
 -- Comparisons of two groups of users with opposite tastes; a regular table
 -- because recipes refuse temporary ones
@@ -152,16 +152,16 @@ SELECT is((SELECT count(*) FROM pluralrm.user_coefficients), 40::bigint,
 SELECT lives_ok($$SELECT pluralrm.define_model('mx', 'mixture', 'prm_refit_c',
                     user_column => 'user_id', params => '{"k": 2}')$$,
                 'redefine the mixture without keep_versions');
-SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_settings WHERE name = 'pluralrm.keep_versions')
-            THEN is(set_config('pluralrm.keep_versions', '2', true), '2',
-                    'SET LOCAL pluralrm.keep_versions = 2')
-            ELSE skip('pluralrm.keep_versions is not a setting yet (needs C)', 1) END;
+SELECT is(set_config('pluralrm.keep_versions', '2', true), '2',
+          'SET LOCAL pluralrm.keep_versions = 2');
 SELECT is(pg_temp.refit('mx'), 3, 'mixture refit 3');
 SELECT is(pg_temp.refit('mx'), 4, 'mixture refit 4');
 SELECT is((SELECT count(*) FROM pluralrm.model_versions WHERE name = 'mx'),
-          CASE WHEN EXISTS (SELECT 1 FROM pg_settings WHERE name = 'pluralrm.keep_versions')
-               THEN 2::bigint ELSE 3::bigint END,
-          'without keep_versions the setting (or 5) decides');
+          2::bigint, 'without keep_versions in the recipe the setting decides');
+SELECT throws_ok($$SET pluralrm.keep_versions = 0$$, '22023', NULL,
+                 'pluralrm.keep_versions is at least 1');
+SELECT is((SELECT boot_val FROM pg_settings WHERE name = 'pluralrm.keep_versions'), '5',
+          'pluralrm.keep_versions is 5 by default');
 
 ---------------------------------------------------------------------------
 -- renaming and dropping carry the recipe along
