@@ -110,8 +110,11 @@ else
             prm_msg "skipping $d: not executable"
         fi
     done
-    # Backend crashes may hide behind passing tests: show them.
-    if grep -E 'terminated by signal|PANIC' "$PRM_CLUSTER_LOG"; then
+    # Backend crashes may hide behind passing tests: show them (not the
+    # backends the fault driver killed on purpose, listed in killed_pids).
+    if grep -E 'terminated by signal|PANIC' "$PRM_CLUSTER_LOG" |
+        grep -vE "\(PID ($(paste -sd'|' "$PRM_CLUSTER_DIR/killed_pids" \
+            2>/dev/null || echo 0))\)"; then
         prm_msg "the server log above shows crashed backends"
     fi
     prm_cluster_stop

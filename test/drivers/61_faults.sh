@@ -87,6 +87,10 @@ checkpointer_start() {
 crash() {
     local pid=$1 before after i
     before=$(checkpointer_start)
+    # test/all.sh reports crashed backends, except the ones killed here
+    if [[ -n ${PRM_CLUSTER_DIR:-} ]]; then
+        echo "$pid" >>"$PRM_CLUSTER_DIR/killed_pids"
+    fi
     kill -9 "$pid"
     for ((i = 0; i < 600; i++)); do
         sleep 0.1
