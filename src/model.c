@@ -14,6 +14,8 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "funcapi.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/supportnodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -24,6 +26,7 @@
 #include "prm_factor.h"
 
 PG_FUNCTION_INFO_V1(reward_score);
+PG_FUNCTION_INFO_V1(reward_score_support);
 PG_FUNCTION_INFO_V1(reward_score_named);
 PG_FUNCTION_INFO_V1(divergence);
 
@@ -631,4 +634,48 @@ divergence(PG_FUNCTION_ARGS)
 							 nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * Planner support of reward_score: a real[] response reaches the float8[]
+ * parameter through the implicit cast, which builds a float8[] copy of
+ * every row's array. reward_score reads real[] itself, so the call is
+ * simplified to pass the real[] array as it is.
+ */
+Datum
+reward_score_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	SupportRequestSimplify *req;
+	FuncExpr   *call;
+	List	   *args = NIL;
+	ListCell   *lc;
+	bool		changed = false;
+
+	if (!IsA(rawreq, SupportRequestSimplify))
+		PG_RETURN_POINTER(NULL);
+	req = (SupportRequestSimplify *) rawreq;
+	foreach(lc, req->fcall->args)
+	{
+		Node	   *arg = (Node *) lfirst(lc);
+
+		if (IsA(arg, ArrayCoerceExpr))
+		{
+			ArrayCoerceExpr *coerce = (ArrayCoerceExpr *) arg;
+
+			if (coerce->resulttype == FLOAT8ARRAYOID &&
+				exprType((Node *) coerce->arg) == FLOAT4ARRAYOID)
+			{
+				arg = (Node *) coerce->arg;
+				changed = true;
+			}
+		}
+		args = lappend(args, arg);
+	}
+	if (!changed)
+		PG_RETURN_POINTER(NULL);
+	call = makeNode(FuncExpr);
+	memcpy(call, req->fcall, sizeof(FuncExpr));
+	call->args = args;
+	PG_RETURN_POINTER(call);
 }
