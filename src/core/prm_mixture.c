@@ -932,6 +932,37 @@ MatchStart(int k, int d, const double *w, const double *start, double *dist,
 			key[a] = -(double) k - a;
 }
 
+/*
+ * Run EM on the restart sample from the start in wk->w and wk->pi, to the
+ * restarts' looser tolerance; keep it as the best start when its objective
+ * beats *best (so an earlier start wins ties).
+ */
+static PrmStatus
+RunStart(MixWork *wk, double tol, int max_iter, double *best,
+		 double *objective, bool *kept)
+{
+	PrmMixtureResult rr = {0};
+	int			k = wk->sample.k;
+	int			d = wk->sample.d;
+	PrmStatus	st;
+
+	st = RunEm(&wk->sample, wk, wk->w, wk->pi, wk->gamma,
+			   fmax(tol, RESTART_TOL), Min(max_iter, RESTART_MAX_ITER),
+			   false, NULL, &rr);
+	*kept = false;
+	if (st != PRM_OK)
+		return st;
+	*objective = rr.objective;
+	if (rr.objective > *best)
+	{
+		*best = rr.objective;
+		memcpy(wk->bestw, wk->w, sizeof(double) * (size_t) k * d);
+		memcpy(wk->bestpi, wk->pi, sizeof(double) * k);
+		*kept = true;
+	}
+	return PRM_OK;
+}
+
 /* Fit the mixture */
 PrmStatus
 PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
@@ -947,6 +978,8 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 		PRM_MIXTURE_DEFAULT_MAX_ITER;
 	double		best = -INFINITY;
 	double	   *objs;
+	double		obj;
+	bool		kept;
 	PrmStatus	st;
 
 	memset(res, 0, sizeof(*res));
@@ -962,7 +995,6 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 	objs = wk.objs;
 	if (opt->start_base)
 	{
-		PrmMixtureResult rr = {0};
 		double		total = 0.0;
 
 		memcpy(wk.w, opt->start_base, sizeof(double) * (size_t) k * d);
@@ -978,37 +1010,23 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 		for (size_t i = 0; i < (size_t) k * d; i++)
 			if (!isfinite(wk.w[i]))
 				return res->status = PRM_BAD_INPUT;
-		st = RunEm(&wk.sample, &wk, wk.w, wk.pi, wk.gamma,
-				   fmax(tol, RESTART_TOL), Min(max_iter, RESTART_MAX_ITER),
-				   false, NULL, &rr);
+		st = RunStart(&wk, tol, max_iter, &best, &obj, &kept);
 		if (st != PRM_OK)
 			return res->status = st;
-		best = rr.objective;
-		memcpy(wk.bestw, wk.w, sizeof(double) * (size_t) k * d);
-		memcpy(wk.bestpi, wk.pi, sizeof(double) * k);
 		res->warm_start_won = 1;
 	}
 	for (int r = 0; r < restarts; r++)
 	{
-		PrmMixtureResult rr = {0};
 		uint64_t	seed = opt->seed + 0x9e3779b97f4a7c15ULL * (uint64_t) r;
 
 		st = KMeansStart(&wk.sample, &wk, seed, wk.w, wk.pi, wk.gamma);
 		if (st != PRM_OK)
 			return res->status = st;
-		st = RunEm(&wk.sample, &wk, wk.w, wk.pi, wk.gamma,
-				   fmax(tol, RESTART_TOL), Min(max_iter, RESTART_MAX_ITER),
-				   false, NULL, &rr);
+		st = RunStart(&wk, tol, max_iter, &best, &objs[r], &kept);
 		if (st != PRM_OK)
 			return res->status = st;
-		objs[r] = rr.objective;
-		if (rr.objective > best)
-		{
-			best = rr.objective;
-			memcpy(wk.bestw, wk.w, sizeof(double) * (size_t) k * d);
-			memcpy(wk.bestpi, wk.pi, sizeof(double) * k);
+		if (kept)
 			res->warm_start_won = 0;
-		}
 	}
 	res->restarts = restarts;
 	for (int r = 0; r < restarts; r++)
