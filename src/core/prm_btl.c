@@ -110,12 +110,29 @@ BlockRows(int d)
 	return rows;
 }
 
-/* Rows of the curvature sample, copied to zs and ws when they are given */
+/*
+ * Room for the curvature sample: every row when there are few, else the
+ * hashed sample's expected size plus eight standard deviations (a binomial
+ * count beyond that never happens in practice, and the sample would then
+ * stop at the room). Bounding it spares a pass that counts the sample.
+ */
 static int64_t
-SampleRows(const PrmBtlProblem *prob, double *zs, double *ws)
+SampleRoom(const PrmBtlProblem *prob)
+{
+	int64_t		target = PrmCurvatureSampleRows(prob->d);
+	int64_t		room = target + 8 * (int64_t) ceil(sqrt((double) target)) + 64;
+
+	if (prob->n <= 4 * target)
+		return prob->n;
+	return room < prob->n ? room : prob->n;
+}
+
+/* Rows of the curvature sample, copied to zs and ws (room rows at most) */
+static int64_t
+SampleRows(const PrmBtlProblem *prob, double *zs, double *ws, int64_t room)
 {
 	return PrmCurvatureSample(prob->z, prob->n, prob->d, prob->weight, NULL,
-							  zs, ws, NULL, prob->n);
+							  zs, ws, NULL, room);
 }
 
 /* Lay the workspace out; with base NULL only the size is computed */
@@ -175,7 +192,7 @@ PrmBtlWorkspaceSize(const PrmBtlProblem *prob, PrmBtlMethod method)
 
 	if (method == PRM_METHOD_AUTO)
 		method = PrmBtlChooseMethod(prob->n, prob->d);
-	return BtlWorkLayout(prob, SampleRows(prob, NULL, NULL), method, NULL,
+	return BtlWorkLayout(prob, SampleRoom(prob), method, NULL,
 						 &w);
 }
 
@@ -592,15 +609,17 @@ PrmBtlSolve(const PrmBtlProblem *prob, const PrmBtlOptions *opt, double *w,
 		return res->status = PRM_BAD_INPUT;
 
 	/* the curvature sample: all rows, or a hashed subset copied aside */
-	sample_n = SampleRows(prob, NULL, NULL);
+	sample_n = SampleRoom(prob);
 	BtlWorkLayout(prob, sample_n, method, (char *) work, &wk);
+	if (sample_n < prob->n)
+		sample_n = SampleRows(prob, wk.zs_buf, wk.ws_buf, sample_n);
+	wk.sample_n = sample_n;
 	if (sample_n < prob->n)
 	{
 		int			cold = 1;
 		PrmBtlProblem sub;
 		PrmBtlResult subres = {0};
 
-		SampleRows(prob, wk.zs_buf, wk.ws_buf);
 		wk.zs = wk.zs_buf;
 		wk.ws = wk.ws_buf;
 
