@@ -13,7 +13,7 @@ OBJS = $(PG_SRCS:.c=.o) $(CORE_SRCS:.c=.o)
 # name order. A released version's install script is frozen in sql/ and
 # never edited; the upgrade script from it is built from the hand-written
 # changes in sql/upgrade/ followed by the install parts new since then.
-NEW_IN_0_2_0 =
+NEW_IN_0_2_0 = sql/install/45_item_classes.sql
 UPGRADE_0_2_0 = sql/upgrade/0.1.0--0.2.0.sql $(NEW_IN_0_2_0)
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql \
 	sql/$(EXTENSION)--0.1.0--0.2.0.sql
