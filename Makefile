@@ -14,6 +14,7 @@ OBJS = $(PG_SRCS:.c=.o) $(CORE_SRCS:.c=.o)
 # never edited; the upgrade script from it is built from the hand-written
 # changes in sql/upgrade/ followed by the install parts new since then.
 NEW_IN_0_2_0 = sql/install/38_score_support.sql \
+	sql/install/45_item_classes.sql \
 	sql/install/61_refit_run.sql
 UPGRADE_0_2_0 = sql/upgrade/0.1.0--0.2.0.sql $(NEW_IN_0_2_0)
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql \

@@ -41,18 +41,10 @@
 #include "utils/typcache.h"
 
 #include "pluralrm.h"
+#include "prm_item_classes.h"
 #include "prm_items.h"
+#include "items.h"
 
-/* How values of one key type (items or raters) are hashed and compared */
-typedef struct KeyType
-{
-	Oid			type;
-	Oid			collation;
-	int16		typlen;
-	bool		typbyval;
-	bool		integer;		/* equal exactly when the Datums are */
-	TypeCacheEntry *tc;
-} KeyType;
 
 /* Hash of a key: integers directly, others by their type's hash function */
 static inline uint32
@@ -102,79 +94,7 @@ typedef struct KeyEntry
 #define OUTCOME_HI 1			/* the second item won */
 #define OUTCOME_TIE 2
 
-/* One comparison not yet merged into the counts */
-typedef struct PendingRow
-{
-	int32		lo;				/* items by dense number, lo < hi */
-	int32		hi;
-	int32		rater;			/* 0 without a rater column */
-	int32		outcome;
-	double		weight;
-} PendingRow;
 
-/* Counts of one unordered pair of items, lo < hi */
-typedef struct PairCount
-{
-	int32		lo;
-	int32		hi;
-	double		win_lo;			/* weight of comparisons lo won */
-	double		win_hi;
-	double		tie;
-	double		rows_lo;		/* rows behind each weight */
-	double		rows_hi;
-	double		rows_tie;
-} PairCount;
-
-/* Counts of one rater on one pair */
-typedef struct CellCount
-{
-	int32		rater;
-	int32		lo;
-	int32		hi;
-	double		win_lo;
-	double		win_hi;
-	double		tie;
-} CellCount;
-
-/* The settings of a fit, from a pluralrm.items_options value */
-typedef struct ItemsOptions
-{
-	double		prior;
-	PrmTieModel ties;
-	char	   *reference;		/* text form of the reference, or NULL */
-	int32		bootstrap;
-	int64		seed;
-	double		confidence;
-} ItemsOptions;
-
-/* Aggregate state of btl_items */
-typedef struct ItemsState
-{
-	MemoryContext mcxt;			/* where the state and its arrays live */
-	KeyType		item_type;
-	KeyType		rater_type;		/* type InvalidOid without a rater column */
-	keymap_hash *items;
-	Datum	   *item_keys;		/* by dense number */
-	int32		n_items;
-	int32		item_cap;
-	keymap_hash *raters;
-	Datum	   *rater_keys;
-	int32		n_raters;
-	int32		rater_cap;
-	PairCount  *pairs;			/* sorted by (lo, hi), one per pair */
-	int64		n_pairs;
-	CellCount  *cells;			/* sorted by (rater, lo, hi) */
-	int64		n_cells;
-	PendingRow *pending;		/* rows not yet in pairs and cells */
-	int64		n_pending;
-	int64		pending_cap;
-	bool		has_options;
-	ItemsOptions opt;
-	struct varlena *options_seen;	/* last options value read, as bytes */
-	int64		rows;
-	int64		skipped_null;
-	int64		skipped_self;
-} ItemsState;
 
 /* Fewest pending rows that are sorted and merged in one go */
 #define MIN_PENDING 65536
@@ -651,8 +571,8 @@ ItemsStateAdd(ItemsState *state, int32 ia, int32 ib, double outcome,
 }
 
 /* Name of a tie model as shown in results and options */
-static const char *
-TieModelName(PrmTieModel ties)
+const char *
+ItemsTieModelName(PrmTieModel ties)
 {
 	switch (ties)
 	{
@@ -748,7 +668,7 @@ OptionsText(const ItemsOptions *opt)
 {
 	return psprintf("prior %g, ties %s, reference %s, bootstrap %d, "
 					"seed " INT64_FORMAT ", confidence %g", opt->prior,
-					TieModelName(opt->ties),
+					ItemsTieModelName(opt->ties),
 					opt->reference ? opt->reference : "none",
 					opt->bootstrap, opt->seed, opt->confidence);
 }
@@ -803,18 +723,47 @@ CheckOutcome(double outcome)
 						"0.5 (a tie), not %g", outcome)));
 }
 
-/*
- * Add one comparison:
- *	 btl_items(item_a, item_b, outcome [, weight [, [rater,] options]])
- */
-Datum
-btl_items_transfn(PG_FUNCTION_ARGS)
+/* Check and set the number of classes, the same for a whole group */
+static void
+ItemsStateSetClasses(ItemsState *state, int32 classes)
 {
-	MemoryContext aggcontext = AggContextOrError(fcinfo,
-												 "btl_items_transfn");
+	if (classes < 1 || classes > PRM_ITEM_CLASSES_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be between 1 and %d classes, not %d",
+						PRM_ITEM_CLASSES_MAX, classes)));
+	if (state->classes != 0 && state->classes != classes)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be the same for every row of a group"),
+				 errdetail("Saw %d, then %d.", state->classes, classes)));
+	state->classes = classes;
+}
+
+/* Check and set the number of EM restarts, the same for a whole group */
+static void
+ItemsStateSetRestarts(ItemsState *state, int32 restarts)
+{
+	if (restarts < 1 || restarts > PRM_ITEM_CLASSES_MAX_RESTARTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("restarts must be between 1 and %d, not %d",
+						PRM_ITEM_CLASSES_MAX_RESTARTS, restarts)));
+	if (state->restarts != 0 && state->restarts != restarts)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("restarts must be the same for every row of a group"),
+				 errdetail("Saw %d, then %d.", state->restarts, restarts)));
+	state->restarts = restarts;
+}
+
+/* Add one comparison to the state, arguments where args says */
+ItemsState *
+ItemsTransition(FunctionCallInfo fcinfo, const ItemsArgs *args)
+{
+	MemoryContext aggcontext = AggContextOrError(fcinfo, args->fname);
 	ItemsState *state;
-	bool		has_rater = PG_NARGS() >= 7;
-	int			options_arg = PG_NARGS() >= 6 ? PG_NARGS() - 1 : -1;
+	bool		has_rater = args->rater > 0;
 	double		outcome,
 				weight = 1.0;
 	int32		ia,
@@ -824,33 +773,59 @@ btl_items_transfn(PG_FUNCTION_ARGS)
 	{
 		Oid			item_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
 		Oid			rater_type = has_rater ?
-			get_fn_expr_argtype(fcinfo->flinfo, 5) : InvalidOid;
+			get_fn_expr_argtype(fcinfo->flinfo, args->rater) : InvalidOid;
 
 		if (!OidIsValid(item_type) || (has_rater && !OidIsValid(rater_type)))
-			elog(ERROR, "could not determine the btl_items argument types");
+			elog(ERROR, "could not determine the %s argument types",
+				 args->fname);
 		state = ItemsStateNew(aggcontext, item_type, PG_GET_COLLATION(),
 							  rater_type, PG_GET_COLLATION());
 	}
 	else
 		state = (ItemsState *) PG_GETARG_POINTER(0);
 
-	if (options_arg > 0 && !PG_ARGISNULL(options_arg))
-		ItemsStateOptionsArg(state, PG_GETARG_DATUM(options_arg));
+	if (args->options > 0 && !PG_ARGISNULL(args->options))
+		ItemsStateOptionsArg(state, PG_GETARG_DATUM(args->options));
+
+	/* latent classes need every comparison's rater, and k */
+	if (args->classes > 0)
+	{
+		if (PG_ARGISNULL(args->classes))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("k must not be NULL")));
+		ItemsStateSetClasses(state, PG_GETARG_INT32(args->classes));
+		if (args->restarts > 0)
+		{
+			if (PG_ARGISNULL(args->restarts))
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("restarts must not be NULL")));
+			ItemsStateSetRestarts(state, PG_GETARG_INT32(args->restarts));
+		}
+		if (PG_ARGISNULL(args->rater))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("rater must not be NULL"),
+					 errdetail("Every comparison must belong to a rater, "
+							   "whose class is estimated."),
+					 errhint("Filter out comparisons without a rater.")));
+	}
 
 	/* a comparison with a NULL input is skipped and counted */
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) ||
-		(PG_NARGS() > 4 && PG_ARGISNULL(4)) ||
-		(has_rater && PG_ARGISNULL(5)))
+		(args->weight > 0 && PG_ARGISNULL(args->weight)) ||
+		(has_rater && PG_ARGISNULL(args->rater)))
 	{
 		state->skipped_null++;
-		PG_RETURN_POINTER(state);
+		return state;
 	}
 
 	outcome = PG_GETARG_FLOAT8(3);
 	CheckOutcome(outcome);
-	if (PG_NARGS() > 4)
+	if (args->weight > 0)
 	{
-		weight = PG_GETARG_FLOAT8(4);
+		weight = PG_GETARG_FLOAT8(args->weight);
 		if (!(weight >= 0) || isinf(weight))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -862,16 +837,34 @@ btl_items_transfn(PG_FUNCTION_ARGS)
 	if (KeyEqual(&state->item_type, PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)))
 	{
 		state->skipped_self++;
-		PG_RETURN_POINTER(state);
+		return state;
 	}
 
 	ia = ItemIndex(state, PG_GETARG_DATUM(1));
 	ib = ItemIndex(state, PG_GETARG_DATUM(2));
 	ItemsStateAdd(state, ia, ib, outcome, weight,
-				  has_rater ? RaterIndex(state, PG_GETARG_DATUM(5)) : 0);
+				  has_rater ? RaterIndex(state,
+										 PG_GETARG_DATUM(args->rater)) : 0);
 	state->rows++;
+	return state;
+}
 
-	PG_RETURN_POINTER(state);
+/*
+ * Add one comparison:
+ *	 btl_items(item_a, item_b, outcome [, weight [, [rater,] options]])
+ */
+Datum
+btl_items_transfn(PG_FUNCTION_ARGS)
+{
+	ItemsArgs	args = {"btl_items_transfn", -1, -1, -1, -1, -1};
+
+	if (PG_NARGS() > 4)
+		args.weight = 4;
+	if (PG_NARGS() >= 7)
+		args.rater = 5;
+	if (PG_NARGS() >= 6)
+		args.options = PG_NARGS() - 1;
+	PG_RETURN_POINTER(ItemsTransition(fcinfo, &args));
 }
 
 /* Add the counts of src to dst, renumbering its items and raters */
@@ -961,6 +954,10 @@ ItemsStateMerge(ItemsState *dst, const ItemsState *src)
 	}
 	if (src->has_options)
 		ItemsStateSetOptions(dst, &src->opt);
+	if (src->classes != 0)
+		ItemsStateSetClasses(dst, src->classes);
+	if (src->restarts != 0)
+		ItemsStateSetRestarts(dst, src->restarts);
 	dst->rows += src->rows;
 	dst->skipped_null += src->skipped_null;
 	dst->skipped_self += src->skipped_self;
@@ -1074,6 +1071,8 @@ btl_items_serializefn(PG_FUNCTION_ARGS)
 	pq_sendint32(&buf, state->item_type.collation);
 	pq_sendint32(&buf, state->rater_type.type);
 	pq_sendint32(&buf, state->rater_type.collation);
+	pq_sendint32(&buf, state->classes);
+	pq_sendint32(&buf, state->restarts);
 	pq_sendint64(&buf, state->rows);
 	pq_sendint64(&buf, state->skipped_null);
 	pq_sendint64(&buf, state->skipped_self);
@@ -1162,6 +1161,12 @@ btl_items_deserializefn(PG_FUNCTION_ARGS)
 	state = ItemsStateNew(CurrentMemoryContext, types[0], types[1],
 						  types[2], types[3]);
 	opt = &state->opt;
+	state->classes = pq_getmsgint(&buf, 4);
+	state->restarts = pq_getmsgint(&buf, 4);
+	if (state->classes < 0 || state->classes > PRM_ITEM_CLASSES_MAX ||
+		state->restarts < 0 ||
+		state->restarts > PRM_ITEM_CLASSES_MAX_RESTARTS)
+		elog(ERROR, "malformed btl_items partial state");
 	state->rows = pq_getmsgint64(&buf);
 	state->skipped_null = pq_getmsgint64(&buf);
 	state->skipped_self = pq_getmsgint64(&buf);
@@ -1265,33 +1270,6 @@ CanonicalKeys(const KeyType *kt, const Datum *keys, int32 n, char ***text,
 		(*rank)[(*order)[r]] = r;
 }
 
-/* Everything the final function computes */
-typedef struct ItemsFit
-{
-	int32		n_items;
-	char	  **item_text;		/* canonical order */
-	PrmItemsProblem prob;
-	PrmItemsResample rs;
-	int32	   *component;
-	int			n_components;
-	int			reference;		/* canonical number, or -1 */
-	double		tie_total;
-	double		total;
-	double	   *strength;
-	double	   *se;
-	double	   *lower;			/* NULL without a bootstrap */
-	double	   *upper;
-	double	   *wins;
-	double	   *losses;
-	double	   *ties;
-	double		log_nu;
-	double		nu_se;
-	double		nu_lower;
-	double		nu_upper;
-	int			boot_ok;
-	PrmItemsResult res;
-	double		solve_ms;
-} ItemsFit;
 
 /* Number of the pair (lo, hi) in a sorted run of n pairs */
 static int64
@@ -1355,6 +1333,9 @@ ItemsFitCells(const ItemsState *state, const PairCount *pairs, int64 np,
 		cw[nc + r] = swap ? cc->win_lo : cc->win_hi;
 		cw[2 * nc + r] = cc->tie;
 	}
+	fit->rater_text = TempArray(state->n_raters, sizeof(char *));
+	for (int32 r = 0; r < state->n_raters; r++)
+		fit->rater_text[r] = rtext[rorder[r]];
 	fit->rs.n_raters = state->n_raters;
 	fit->rs.n_cells = nc;
 	fit->rs.cell_rater = cr;
@@ -1391,7 +1372,7 @@ ItemsFitReference(const ItemsState *state, const int32 *rank)
  * Lay the state's counts out for the core in canonical order: items in
  * sort order, pairs by (first, second) item, rater cells by rater.
  */
-static void
+void
 ItemsFitData(const ItemsState *state, ItemsFit *fit)
 {
 	int64		np;
@@ -1694,7 +1675,7 @@ ItemsFitTuple(FunctionCallInfo fcinfo, const ItemsState *state,
 	nulls[4] = !OidIsValid(state->rater_type.type);
 	values[5] = Int32GetDatum(fit->n_components);
 	values[6] = Float8GetDatum(opt->prior);
-	values[7] = CStringGetTextDatum(TieModelName(opt->ties));
+	values[7] = CStringGetTextDatum(ItemsTieModelName(opt->ties));
 	nulls[8] = fit->reference < 0;
 	if (fit->reference >= 0)
 		values[8] = CStringGetTextDatum(fit->item_text[fit->reference]);

@@ -73,6 +73,7 @@ main(void)
 {
 	TestBtl();
 	TestItems();
+	TestItemClasses();
 	TestMixture();
 	TestFactor();
 	TestConsistency();

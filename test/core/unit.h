@@ -21,6 +21,7 @@ double		UnitRelDiff(const double *a, const double *b, int n);
 /* Test groups, one per core module */
 void		TestBtl(void);
 void		TestItems(void);
+void		TestItemClasses(void);
 void		TestMixture(void);
 void		TestFactor(void);
 void		TestConsistency(void);

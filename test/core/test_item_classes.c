@@ -1,0 +1,386 @@
+/*
+ * test_item_classes.c
+ *	  Checks EM for latent classes of raters over item strengths: the
+ *	  objective never decreases, planted classes are recovered, one class
+ *	  is the plain items fit, the order of a rater's cells does not
+ *	  matter, and the gradient vanishes at the estimate.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prm_item_classes.h"
+#include "unit.h"
+
+/* Planted data with their own arrays */
+typedef struct Planted
+{
+	PrmItemClassesProblem prob;
+	int32_t    *ii;
+	int32_t    *jj;
+	int32_t    *rater;
+	int64_t    *pair;
+	double	   *a;
+	double	   *b;
+	double	   *t;
+	int		   *truth;			/* class of each rater */
+	double	   *s;				/* 2 x n planted strengths */
+} Planted;
+
+/*
+ * n items, every pair compared per_pair times by each of n_raters
+ * raters; the first majority raters prefer strengths (i - mean) * scale,
+ * the others the reverse order. With tie_share > 0 that share of each
+ * rater's comparisons of a pair are ties.
+ */
+static Planted
+PlantedNew(int n, int n_raters, int majority, int per_pair, double scale,
+		   double tie_share, uint64_t seed)
+{
+	Planted		d;
+	int64_t		np = (int64_t) n * (n - 1) / 2;
+	int64_t		nc = np * n_raters;
+	int64_t		p = 0;
+
+	d.ii = calloc(np, sizeof(int32_t));
+	d.jj = calloc(np, sizeof(int32_t));
+	d.rater = calloc(nc, sizeof(int32_t));
+	d.pair = calloc(nc, sizeof(int64_t));
+	d.a = calloc(nc, sizeof(double));
+	d.b = calloc(nc, sizeof(double));
+	d.t = calloc(nc, sizeof(double));
+	d.truth = calloc(n_raters, sizeof(int));
+	d.s = calloc(2 * n, sizeof(double));
+	for (int i = 0; i < n; i++)
+	{
+		d.s[i] = (i - 0.5 * (n - 1)) * scale;
+		d.s[n + i] = -d.s[i];
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++, p++)
+		{
+			d.ii[p] = i;
+			d.jj[p] = j;
+		}
+	for (int u = 0; u < n_raters; u++)
+	{
+		d.truth[u] = u < majority ? 0 : 1;
+		for (int64_t q = 0; q < np; q++)
+		{
+			int64_t		e = (int64_t) u * np + q;
+			const double *s = d.s + (size_t) d.truth[u] * n;
+			double		pr = 1.0 / (1.0 + exp(-(s[d.ii[q]] - s[d.jj[q]])));
+
+			d.rater[e] = u;
+			d.pair[e] = q;
+			for (int m = 0; m < per_pair; m++)
+			{
+				if (tie_share > 0 && UnitUniform(&seed) < tie_share)
+					d.t[e] += 1;
+				else if (UnitUniform(&seed) < pr)
+					d.a[e] += 1;
+				else
+					d.b[e] += 1;
+			}
+		}
+	}
+	d.prob = (PrmItemClassesProblem) {
+		n, np, d.ii, d.jj, n_raters, nc, d.rater, d.pair, d.a, d.b, d.t,
+		0.01, PRM_TIES_DROP, 2
+	};
+	return d;
+}
+
+/* Free planted data */
+static void
+PlantedFree(Planted *d)
+{
+	free(d->ii);
+	free(d->jj);
+	free(d->rater);
+	free(d->pair);
+	free(d->a);
+	free(d->b);
+	free(d->t);
+	free(d->truth);
+	free(d->s);
+}
+
+/* The objective never decreases along an EM run from a random start */
+static void
+TestMonotone(void)
+{
+	Planted		d = PlantedNew(6, 30, 18, 2, 0.8, 0.0, 11);
+	int			k = 3;
+	int			iters = 200;
+	void	   *work;
+	double	   *pi = calloc(k, sizeof(double));
+	double	   *s = calloc((size_t) k * 6, sizeof(double));
+	double	   *resp = calloc((size_t) 30 * k, sizeof(double));
+	double	   *trace = calloc(iters, sizeof(double));
+	uint64_t	seed = 5;
+	PrmItemClassesResult res;
+	double		worst = 0.0;
+
+	d.prob.k = k;
+	work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
+	for (int u = 0; u < 30; u++)
+	{
+		double		sum = 0.0;
+
+		for (int c = 0; c < k; c++)
+			sum += resp[u * k + c] = UnitUniform(&seed);
+		for (int c = 0; c < k; c++)
+			resp[u * k + c] /= sum;
+	}
+	PrmItemClassesEm(&d.prob, iters, 0.0, pi, s, resp, trace, work, &res);
+	for (int it = 1; it < res.iterations; it++)
+		worst = fmax(worst, trace[it - 1] - trace[it]);
+	UnitCheck(res.iterations == iters && worst <= 1e-9 * fabs(trace[0]),
+			  "item classes: EM objective never decreases over %d "
+			  "iterations (largest drop %.3g)", res.iterations, worst);
+
+	free(pi);
+	free(s);
+	free(resp);
+	free(trace);
+	free(work);
+	PlantedFree(&d);
+}
+
+/* Two planted classes of raters with opposite orders are recovered */
+static void
+TestRecovery(void)
+{
+	int			n = 6,
+				raters = 40,
+				majority = 25;
+	Planted		d = PlantedNew(n, raters, majority, 3, 0.6, 0.0, 3);
+	double		pi[2],
+				s[12],
+			   *resp = calloc((size_t) raters * 2, sizeof(double));
+	void	   *work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
+	PrmItemClassesResult res;
+	PrmStatus	st;
+	double		worst_s = 0.0,
+				worst_r = 0.0;
+
+	st = PrmItemClassesFit(&d.prob, 5, 42, 500, pi, s, resp, work, &res);
+	for (int c = 0; c < 2; c++)
+		for (int i = 0; i < n; i++)
+			worst_s = fmax(worst_s, fabs(s[c * n + i] - d.s[c * n + i]));
+	for (int u = 0; u < raters; u++)
+		worst_r = fmax(worst_r, 1.0 - resp[u * 2 + d.truth[u]]);
+	UnitCheck(st == PRM_OK && res.converged && pi[0] > pi[1] &&
+			  fabs(pi[0] - (double) majority / raters) < 1e-3,
+			  "item classes: planted mixing recovered (%.4f, %.4f), "
+			  "status %d", pi[0], pi[1], (int) st);
+	UnitCheck(worst_s < 0.35,
+			  "item classes: planted strengths recovered (largest error "
+			  "%.3f)", worst_s);
+	UnitCheck(worst_r < 1e-3,
+			  "item classes: every rater assigned to its class (largest "
+			  "miss %.2g)", worst_r);
+	UnitCheck(res.restarts == 5 && res.restarts_at_best >= 1 &&
+			  res.parameters == 2 * (n - 1) + 1 &&
+			  fabs(res.bic - (-2 * res.loglik + 11 * log(40.0))) < 1e-9,
+			  "item classes: restarts, parameters and BIC reported");
+
+	free(resp);
+	free(work);
+	PlantedFree(&d);
+}
+
+/* One class is the plain items fit on the pooled counts */
+static void
+TestOneClass(PrmTieModel ties)
+{
+	int			n = 5,
+				raters = 12;
+	Planted		d = PlantedNew(n, raters, 8, 2, 0.5, 0.2, 17);
+	int64_t		np = d.prob.n_pairs;
+	double	   *wa = calloc(np, sizeof(double));
+	double	   *wb = calloc(np, sizeof(double));
+	double	   *wt = calloc(np, sizeof(double));
+	PrmItemsProblem ip = {n, np, d.ii, d.jj, wa, wb, wt, 0.01, ties};
+	double		s1[5] = {0},
+				s2[5],
+				pi,
+				ln = NAN,
+				diff = 0.0;
+	double	   *resp = calloc(raters, sizeof(double));
+	void	   *work;
+	void	   *iw = malloc(PrmItemsWorkspaceSize(n, np));
+	PrmItemsResult ir;
+	PrmItemClassesResult res;
+
+	d.prob.k = 1;
+	d.prob.ties = ties;
+	work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
+	for (int64_t e = 0; e < d.prob.n_cells; e++)
+	{
+		wa[d.pair[e]] += d.a[e];
+		wb[d.pair[e]] += d.b[e];
+		wt[d.pair[e]] += d.t[e];
+	}
+	PrmItemsSolve(&ip, 100, s1, &ln, iw, &ir);
+	PrmItemClassesFit(&d.prob, 3, 1, 100, &pi, s2, resp, work, &res);
+	for (int i = 0; i < n; i++)
+		diff = fmax(diff, fabs(s1[i] - s2[i]));
+	UnitCheck(res.status == PRM_OK && pi == 1.0 && diff < 1e-8 &&
+			  fabs(res.loglik - ir.loglik) < 1e-8 * fabs(ir.loglik),
+			  "item classes: K = 1 is the items fit with ties %s "
+			  "(largest difference %.2g, loglik %.10g vs %.10g)",
+			  ties == PRM_TIES_HALF ? "half" : "drop", diff, res.loglik,
+			  ir.loglik);
+
+	free(wa);
+	free(wb);
+	free(wt);
+	free(resp);
+	free(work);
+	free(iw);
+	PlantedFree(&d);
+}
+
+/* The order of each rater's cells does not change the fit */
+static void
+TestCellOrder(void)
+{
+	int			n = 5,
+				raters = 20;
+	Planted		d = PlantedNew(n, raters, 12, 2, 0.7, 0.0, 23);
+	Planted		e = PlantedNew(n, raters, 12, 2, 0.7, 0.0, 23);
+	int64_t		np = d.prob.n_pairs;
+	double		pi1[2],
+				pi2[2],
+				s1[10],
+				s2[10];
+	double	   *r1 = calloc(raters * 2, sizeof(double));
+	double	   *r2 = calloc(raters * 2, sizeof(double));
+	void	   *work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
+	PrmItemClassesResult res1,
+				res2;
+	double		diff = 0.0;
+
+	/* reverse the cells within every rater */
+	for (int u = 0; u < raters; u++)
+		for (int64_t q = 0; q < np; q++)
+		{
+			int64_t		from = (int64_t) u * np + q;
+			int64_t		to = (int64_t) u * np + (np - 1 - q);
+
+			e.pair[to] = d.pair[from];
+			e.a[to] = d.a[from];
+			e.b[to] = d.b[from];
+		}
+	PrmItemClassesFit(&d.prob, 4, 9, 500, pi1, s1, r1, work, &res1);
+	PrmItemClassesFit(&e.prob, 4, 9, 500, pi2, s2, r2, work, &res2);
+	for (int i = 0; i < 10; i++)
+		diff = fmax(diff, fabs(s1[i] - s2[i]));
+	for (int i = 0; i < raters * 2; i++)
+		diff = fmax(diff, fabs(r1[i] - r2[i]));
+	UnitCheck(res1.status == PRM_OK && res2.status == PRM_OK &&
+			  diff < 1e-9 && fabs(pi1[0] - pi2[0]) < 1e-12,
+			  "item classes: the order of a rater's cells does not matter "
+			  "(largest difference %.2g)", diff);
+
+	free(r1);
+	free(r2);
+	free(work);
+	PlantedFree(&d);
+	PlantedFree(&e);
+}
+
+/*
+ * The gradient of the objective vanishes at the estimate: central
+ * differences in every strength, and in the mixing weights along the
+ * simplex.
+ */
+static void
+TestGradient(void)
+{
+	int			n = 5,
+				raters = 24,
+				k = 2;
+	Planted		d = PlantedNew(n, raters, 15, 2, 0.6, 0.0, 31);
+	double		pi[2],
+				s[10],
+				resp[48];
+	void	   *work;
+	PrmItemClassesResult res;
+	double		h = 1e-5,
+				worst = 0.0,
+				fp,
+				fm;
+
+	d.prob.prior = 0.05;
+	work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
+	PrmItemClassesFit(&d.prob, 4, 3, 1000, pi, s, resp, work, &res);
+	for (int i = 0; i < k * n; i++)
+	{
+		double		keep = s[i];
+
+		s[i] = keep + h;
+		PrmItemClassesLoglik(&d.prob, pi, s, NULL, &fp, work);
+		s[i] = keep - h;
+		PrmItemClassesLoglik(&d.prob, pi, s, NULL, &fm, work);
+		s[i] = keep;
+		worst = fmax(worst, fabs(fp - fm) / (2 * h));
+	}
+	pi[0] += h;
+	pi[1] -= h;
+	PrmItemClassesLoglik(&d.prob, pi, s, NULL, &fp, work);
+	pi[0] -= 2 * h;
+	pi[1] += 2 * h;
+	PrmItemClassesLoglik(&d.prob, pi, s, NULL, &fm, work);
+	pi[0] += h;
+	pi[1] -= h;
+	worst = fmax(worst, fabs(fp - fm) / (2 * h));
+	UnitCheck(res.status == PRM_OK && worst < 1e-4,
+			  "item classes: gradient at the estimate is ~0 (largest "
+			  "component %.2g)", worst);
+
+	free(work);
+	PlantedFree(&d);
+}
+
+/* Bad problems are refused before any arithmetic */
+static void
+TestBadInput(void)
+{
+	Planted		d = PlantedNew(4, 5, 3, 1, 0.5, 0.3, 7);
+	double		pi[6],
+				s[24],
+				resp[30];
+	void	   *work;
+	PrmItemClassesResult res;
+	PrmStatus	st1,
+				st2;
+
+	d.prob.k = 6;
+	work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
+	st1 = PrmItemClassesFit(&d.prob, 1, 0, 10, pi, s, resp, work, &res);
+	d.prob.k = 2;
+	d.prob.ties = PRM_TIES_DAVIDSON;
+	st2 = PrmItemClassesFit(&d.prob, 1, 0, 10, pi, s, resp, work, &res);
+	UnitCheck(st1 == PRM_BAD_INPUT && st2 == PRM_BAD_INPUT,
+			  "item classes: more classes than raters, and Davidson ties, "
+			  "are refused");
+	free(work);
+	PlantedFree(&d);
+}
+
+/* All the checks of this group */
+void
+TestItemClasses(void)
+{
+	TestMonotone();
+	TestRecovery();
+	TestOneClass(PRM_TIES_DROP);
+	TestOneClass(PRM_TIES_HALF);
+	TestCellOrder();
+	TestGradient();
+	TestBadInput();
+}
