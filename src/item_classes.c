@@ -20,6 +20,7 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "items.h"
 #include "pluralrm.h"
@@ -230,6 +231,12 @@ btl_item_classes_finalfn(PG_FUNCTION_ARGS)
 	prob.ties = opt->ties;
 	prob.k = k;
 
+	PrmFitMemoryCheck(MemoryContextMemAllocated(state->mcxt, true),
+					  add_size(PrmItemClassesWorkspaceSize(&prob),
+							   mul_size(sizeof(double),
+										mul_size(k, (Size) n +
+												 prob.n_raters + 1))),
+					  "btl_item_classes");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	mixing = palloc(sizeof(double) * k);
 	strength = MemoryContextAllocHuge(CurrentMemoryContext,
