@@ -92,12 +92,18 @@ prm_install_deps() {
     local pkgs=(make gcc postgresql-15 postgresql-server-dev-15
         libopenblas-dev postgresql-15-pgtap postgresql-15-cron
         libtap-parser-sourcehandler-pgtap-perl valgrind)
-    local missing=() p st log rc=0
     if [[ ${1:-} == bench ]]; then
         pkgs+=(python3-sklearn python3-psycopg2 python3-numpy r-base-core
             r-cran-flexmix r-cran-bradleyterry2)
     fi
-    for p in "${pkgs[@]}"; do
+    prm_install_packages "${pkgs[@]}"
+}
+
+# Install those of the named Debian packages that are missing (as root or
+# through sudo); the drivers call it for what only they need.
+prm_install_packages() {
+    local missing=() p st log rc=0
+    for p in "$@"; do
         st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) ||
             st=
         [[ $st == ii* ]] || missing+=("$p")

@@ -16,26 +16,10 @@ db=pluralrm_item_classes_reference
 # shellcheck source=test/drivers/common/tap.bash
 source "$root/test/drivers/common/tap.bash"
 
-# Install the Debian packages this test needs, when missing.
-install_r() {
-    local missing=() p st
-    for p in r-base-core r-cran-flexmix; do
-        st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) ||
-            st=
-        [[ $st == ii* ]] || missing+=("$p")
-    done
-    ((${#missing[@]})) || return 0
-    local sudo=()
-    [[ $EUID -eq 0 ]] || sudo=(sudo)
-    echo "# installing ${missing[*]}"
-    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q)
-    local opts=(-y --no-install-recommends -o DPkg::Lock::Timeout=300)
-    "${apt[@]}" install "${opts[@]}" "${missing[@]}" >/dev/null ||
-        { "${apt[@]}" update >/dev/null &&
-            "${apt[@]}" install "${opts[@]}" "${missing[@]}" >/dev/null; }
-}
-
-install_r
+# The Debian packages this driver needs (test/lib.sh installs what is missing)
+# shellcheck source=test/lib.sh
+source "$root/test/lib.sh"
+prm_install_packages r-base-core r-cran-flexmix
 work=$(mktemp -d "${TMPDIR:-/tmp}/pluralrm-item-classes-ref.XXXXXX")
 trap 'rm -rf -- "$work"; dropdb --if-exists "$db" >/dev/null 2>&1 || true' \
     EXIT

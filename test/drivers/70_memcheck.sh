@@ -10,26 +10,10 @@ set -euo pipefail
 exec </dev/null
 root=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 
-# Install the Debian packages this check needs, when missing.
-install_tools() {
-    local missing=() p st
-    for p in valgrind clang-14 libclang-rt-14-dev; do
-        st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) ||
-            st=
-        [[ $st == ii* ]] || missing+=("$p")
-    done
-    ((${#missing[@]})) || return 0
-    local sudo=()
-    [[ $EUID -eq 0 ]] || sudo=(sudo)
-    echo "# installing ${missing[*]}"
-    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q)
-    local opts=(-y --no-install-recommends -o DPkg::Lock::Timeout=300)
-    "${apt[@]}" install "${opts[@]}" "${missing[@]}" >/dev/null ||
-        { "${apt[@]}" update >/dev/null &&
-            "${apt[@]}" install "${opts[@]}" "${missing[@]}" >/dev/null; }
-}
-
-install_tools
+# The Debian packages this driver needs (test/lib.sh installs what is missing)
+# shellcheck source=test/lib.sh
+source "$root/test/lib.sh"
+prm_install_packages valgrind clang-14 libclang-rt-14-dev
 work=$(mktemp -d "${TMPDIR:-/tmp}/pluralrm-memcheck.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
 
