@@ -30,7 +30,7 @@
 #define DEFAULT_RESTARTS 10
 
 /* Number of values in a pluralrm.item_classes_model row */
-#define MODEL_FIELDS 21
+#define MODEL_FIELDS 22
 
 PG_FUNCTION_INFO_V1(btl_item_classes_transfn);
 PG_FUNCTION_INFO_V1(btl_item_classes_finalfn);
@@ -117,15 +117,13 @@ CheckFit(const ItemsState *state, const ItemsFit *fit, int n_components)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("k must not exceed the number of raters: k is %d, "
 						"and there are %d raters", k, state->n_raters)));
-	if (opt->ties == PRM_TIES_DAVIDSON && fit->tie_total > 0)
+	if (opt->ties == PRM_TIES_DAVIDSON && fit->tie_total > 0 &&
+		fit->tie_total >= fit->total)
 		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("btl_item_classes does not implement Davidson's tie "
-						"model"),
-				 errdetail("The comparisons include ties of weight %g.",
-						   fit->tie_total),
-				 errhint("Pass pluralrm.items_options(ties => 'half') or "
-						 "(ties => 'drop').")));
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("every comparison is a tie, so the Davidson tie "
+						"parameter nu is infinite"),
+				 errhint("Use pluralrm.items_options(ties => 'half').")));
 	if (opt->bootstrap > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -172,7 +170,8 @@ btl_item_classes_finalfn(PG_FUNCTION_ARGS)
 	double	   *mixing,
 			   *strength,
 			   *resp,
-			   *scratch;
+			   *scratch,
+				log_nu;
 	void	   *work;
 	struct timespec t0,
 				t1;
@@ -248,13 +247,13 @@ btl_item_classes_finalfn(PG_FUNCTION_ARGS)
 	work = MemoryContextAllocHuge(CurrentMemoryContext,
 								  PrmItemClassesWorkspaceSize(&prob));
 	PrmItemClassesFit(&prob, restarts, (uint64) opt->seed,
-					  PRM_ITEM_CLASSES_MAX_ITER, mixing, strength, resp, work,
-					  &res);
+					  PRM_ITEM_CLASSES_MAX_ITER, mixing, strength, &log_nu,
+					  resp, work, &res);
 	pfree(work);
 	ReportStatus(&res, k);
 	elog(DEBUG1, "btl_item_classes: %d items, %d raters, k = %d, "
-		 "%d iterations, log-likelihood %.10g", n, prob.n_raters, k,
-		 res.iterations, res.loglik);
+		 "%d iterations, log-likelihood %.10g, nu %.10g", n, prob.n_raters,
+		 k, res.iterations, res.loglik, res.has_nu ? exp(log_nu) : 0.0);
 
 	/* the same identification as btl_items, class by class */
 	scratch = palloc(sizeof(double) * 2 * n_components);
@@ -293,6 +292,7 @@ btl_item_classes_finalfn(PG_FUNCTION_ARGS)
 	values[18] = PrmFloatArray(strength, k, n);
 	values[19] = TextArray(fit.rater_text, prob.n_raters);
 	values[20] = PrmFloatArray(resp, prob.n_raters, k);
+	values[21] = Float8GetDatum(res.has_nu ? exp(log_nu) : 0.0);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values,
 													  nulls)));
 }

@@ -22,10 +22,11 @@ CREATE TYPE pluralrm.item_classes_model AS (
     mixing float8[],
     strengths float8[],
     rater_ids text[],
-    responsibilities float8[]
+    responsibilities float8[],
+    nu float8
 );
 COMMENT ON TYPE pluralrm.item_classes_model IS
-'A fitted mixture of k item-level BTL models with a latent class per rater: mixing weights, k x items strengths (log scale, row c for class c, column i for item[i]), and each rater''s responsibilities (row u for rater_ids[u]); expand with item_class_strengths and item_class_raters';
+'A fitted mixture of k item-level BTL models with a latent class per rater: mixing weights, k x items strengths (log scale, row c for class c, column i for item[i]), each rater''s responsibilities (row u for rater_ids[u]), and Davidson''s tie parameter nu shared by all classes (0 when not estimated); expand with item_class_strengths and item_class_raters';
 
 CREATE FUNCTION pluralrm.btl_item_classes_transfn(internal, anycompatible,
                                                   anycompatible, float8,
@@ -94,7 +95,7 @@ CREATE AGGREGATE pluralrm.btl_item_classes(item_a anycompatible,
 COMMENT ON AGGREGATE pluralrm.btl_item_classes(anycompatible, anycompatible, float8, anyelement, integer) IS
 'Fit k latent classes of raters, each with its own item strengths, to comparisons by raters (prior 0.01, 10 restarts, seed 0)';
 COMMENT ON AGGREGATE pluralrm.btl_item_classes(anycompatible, anycompatible, float8, float8, anyelement, integer, pluralrm.items_options) IS
-'Fit k latent classes of raters to weighted comparisons with the given settings (ties half or drop; 10 restarts)';
+'Fit k latent classes of raters to weighted comparisons with the given settings (10 restarts)';
 COMMENT ON AGGREGATE pluralrm.btl_item_classes(anycompatible, anycompatible, float8, float8, anyelement, integer, pluralrm.items_options, integer) IS
 'Fit k latent classes of raters to weighted comparisons with the given settings and number of restarts';
 
@@ -199,6 +200,7 @@ BEGIN
                            'reference', model.reference,
                            'restarts', model.restarts, 'seed', model.seed),
         jsonb_build_object('loglik', model.loglik, 'bic', model.bic,
+                           'nu', model.nu,
                            'users', model.raters,
                            'iterations', model.iterations,
                            'converged', model.converged,

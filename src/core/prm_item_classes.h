@@ -18,9 +18,12 @@
  * The data come as cells: one per rater and pair of items, with the
  * weight of the comparisons the pair's first item won, its second item
  * won, and ties, sorted by rater. Ties count as half a win for each item
- * (PRM_TIES_HALF) or are dropped (PRM_TIES_DROP); Davidson's model is
- * not implemented inside EM, so PRM_TIES_DAVIDSON is accepted only when
- * no cell has a tie.
+ * (PRM_TIES_HALF), are dropped (PRM_TIES_DROP), or follow Davidson's
+ * model (PRM_TIES_DAVIDSON, prm_items.h) with one tie parameter
+ * theta = log nu shared by all classes: classes differ in how they rank
+ * items, not in how readily they call a pair even, and a shared nu adds
+ * one parameter rather than K. Without ties in the data Davidson's model
+ * is the plain BTL model and theta is not estimated (-Infinity).
  */
 #ifndef PRM_ITEM_CLASSES_H
 #define PRM_ITEM_CLASSES_H
@@ -69,35 +72,40 @@ typedef struct PrmItemClassesResult
 	double		loglik;			/* log-likelihood at the estimate */
 	double		objective;		/* loglik - prior penalty, what EM raises */
 	double		bic;			/* -2 loglik + parameters log(raters) */
-	int64_t		parameters;		/* K (n_items - 1) + K - 1 */
+	int64_t		parameters;		/* K (n_items - 1) + K - 1 (+ 1: nu) */
+	int			has_nu;			/* theta was estimated */
+	double		log_nu;			/* theta, -Infinity when not estimated */
 } PrmItemClassesResult;
 
 /* Bytes of workspace the functions below need */
 size_t		PrmItemClassesWorkspaceSize(const PrmItemClassesProblem *prob);
 
 /*
- * Log-likelihood and penalized objective at (mixing, strength), with
- * strength K x n_items row-major; fills resp (n_raters x K) with the
- * responsibilities when not NULL. Returns NaN on a bad problem.
+ * Log-likelihood and penalized objective at (mixing, strength, log_nu),
+ * with strength K x n_items row-major; fills resp (n_raters x K) with the
+ * responsibilities when not NULL. log_nu is ignored unless the model is
+ * Davidson's with ties in the data. Returns NaN on a bad problem.
  */
 double		PrmItemClassesLoglik(const PrmItemClassesProblem *prob,
 								 const double *mixing, const double *strength,
-								 double *resp, double *objective,
-								 void *work);
+								 double log_nu, double *resp,
+								 double *objective, void *work);
 
 /*
  * Run EM from the responsibilities in resp (n_raters x K): an M-step
  * first, then E- and M-steps until no strength or mixing weight moves by
  * more than tol, or max_iter iterations. mixing, strength and resp hold
  * the estimate on return. strength holds the starting point of the first
- * M-step's solver (zeros for a cold start). trace, when not NULL, gets
- * the objective after each iteration (max_iter values). Returns
- * PRM_NO_INFORMATION when a class lost all its weight.
+ * M-step's solver (zeros for a cold start), *log_nu theta's start (NaN
+ * or -Infinity for btl_items' start) and estimate. trace, when not NULL,
+ * gets the objective after each iteration (max_iter values). Returns
+ * PRM_NO_INFORMATION when a class lost all its weight, PRM_SEPARABLE
+ * when every comparison is a Davidson tie (nu infinite).
  */
 PrmStatus	PrmItemClassesEm(const PrmItemClassesProblem *prob, int max_iter,
 							 double tol, double *mixing, double *strength,
-							 double *resp, double *trace, void *work,
-							 PrmItemClassesResult *res);
+							 double *log_nu, double *resp, double *trace,
+							 void *work, PrmItemClassesResult *res);
 
 /*
  * Fit by EM from restarts seeded starts (random responsibilities drawn
@@ -105,10 +113,12 @@ PrmStatus	PrmItemClassesEm(const PrmItemClassesProblem *prob, int max_iter,
  * objective, and order the classes by mixing weight, largest first.
  * Strengths are not shifted: with a positive prior each class is centred
  * on 0 within each component, without one each class keeps mean 0.
+ * *log_nu gets the shared theta (-Infinity when not estimated).
  */
 PrmStatus	PrmItemClassesFit(const PrmItemClassesProblem *prob,
 							  int restarts, uint64_t seed, int max_iter,
-							  double *mixing, double *strength, double *resp,
-							  void *work, PrmItemClassesResult *res);
+							  double *mixing, double *strength,
+							  double *log_nu, double *resp, void *work,
+							  PrmItemClassesResult *res);
 
 #endif							/* PRM_ITEM_CLASSES_H */

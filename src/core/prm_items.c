@@ -51,6 +51,7 @@ typedef struct ItemsWork
 	int32_t    *label;			/* n component labels (scratch) */
 	uint8_t    *flag;			/* 2 n_pairs: bit 0 out-edge, bit 1 in */
 	uint8_t    *seen;			/* n visited marks */
+	double		fixed_theta;	/* theta when held fixed (NU_FIXED) */
 } ItemsWork;
 
 /* What the bootstrap carves from its workspace */
@@ -274,17 +275,28 @@ GetSym(const double *h, int p, int r, int c)
 	return r <= c ? h[(size_t) c * p + r] : h[(size_t) r * p + c];
 }
 
+/* How theta enters an evaluation: absent, a parameter, or held fixed */
+#define NU_NONE 0
+#define NU_FREE 1
+#define NU_FIXED 2
+
+/* Parameters of an evaluation in the given mode */
+#define NU_PARAMS(n, mode) ((n) + ((mode) == NU_FREE ? 1 : 0))
+
 /*
- * Objective at x (strengths, then theta when has_nu). level 1 also fills
- * w->g with the gradient, level 2 also w->hess with the Hessian.
+ * Objective at x (strengths, then theta when has_nu is NU_FREE; with
+ * NU_FIXED theta is w->fixed_theta and not a parameter). level 1 also
+ * fills w->g with the gradient, level 2 also w->hess with the Hessian.
  */
 static double
 Evaluate(const PrmItemsProblem *prob, const double *x, int has_nu,
 		 int level, ItemsWork *w, double *loglik_out)
 {
 	int			n = prob->n_items;
-	int			p = n + (has_nu ? 1 : 0);
-	double		theta = has_nu ? x[n] : 0.0;
+	int			p = NU_PARAMS(n, has_nu);
+	int			free_nu = has_nu == NU_FREE;
+	double		theta = has_nu == NU_FREE ? x[n] :
+		has_nu == NU_FIXED ? w->fixed_theta : 0.0;
 	double		loglik = 0.0;
 	double		pen = 0.0;
 
@@ -362,7 +374,8 @@ Evaluate(const PrmItemsProblem *prob, const double *x, int has_nu,
 			r3 = t - m * p3;
 			w->g[i] -= r1 + 0.5 * r3;
 			w->g[j] -= r2 + 0.5 * r3;
-			w->g[n] -= r3;
+			if (free_nu)
+				w->g[n] -= r3;
 			if (level < 2)
 				continue;
 
@@ -377,6 +390,8 @@ Evaluate(const PrmItemsProblem *prob, const double *x, int has_nu,
 			AddSym(w->hess, p, j, j, v22 + v23 + 0.25 * v33);
 			AddSym(w->hess, p, i, j,
 				   v12 + 0.5 * v13 + 0.5 * v23 + 0.25 * v33);
+			if (!free_nu)
+				continue;
 			AddSym(w->hess, p, i, n, v13 + 0.5 * v33);
 			AddSym(w->hess, p, j, n, v23 + 0.5 * v33);
 			AddSym(w->hess, p, n, n, v33);
@@ -467,7 +482,7 @@ static double
 LineSearch(const PrmItemsProblem *prob, ItemsWork *w, int has_nu, double f,
 		   double *f_new)
 {
-	int			p = prob->n_items + (has_nu ? 1 : 0);
+	int			p = NU_PARAMS(prob->n_items, has_nu);
 	double		slope = 0.0;
 	double		len = 1.0;
 
@@ -489,10 +504,13 @@ LineSearch(const PrmItemsProblem *prob, ItemsWork *w, int has_nu, double f,
 	return 0.0;
 }
 
-/* Fit strengths and theta by Newton's method */
-PrmStatus
-PrmItemsSolve(const PrmItemsProblem *prob, int max_iter, double *strength,
-			  double *log_nu, void *work, PrmItemsResult *res)
+/*
+ * Newton's method for the strengths, and theta unless fixed; with fixed
+ * set, *log_nu is held (Davidson's model when finite) and not written.
+ */
+static PrmStatus
+Solve(const PrmItemsProblem *prob, int max_iter, double *strength,
+	  double *log_nu, int fixed, void *work, PrmItemsResult *res)
 {
 	ItemsWork	w;
 	int			n = prob->n_items;
@@ -514,17 +532,29 @@ PrmItemsSolve(const PrmItemsProblem *prob, int max_iter, double *strength,
 	/* without a prior, finite strengths need a strongly connected graph */
 	if (prob->prior == 0 && !PrmItemsStronglyConnected(prob, work))
 		return res->status = PRM_SEPARABLE;
-	has_nu = prob->ties == PRM_TIES_DAVIDSON && ties > 0;
-	if (has_nu && ties >= total)
-		return res->status = PRM_SEPARABLE;	/* nu would be infinite */
-
 	ItemsWorkInit(prob, work, &w);
-	p = n + (has_nu ? 1 : 0);
+	if (fixed)
+	{
+		if (isnan(*log_nu) || *log_nu == INFINITY)
+			return res->status = PRM_BAD_INPUT;
+		has_nu = prob->ties == PRM_TIES_DAVIDSON && isfinite(*log_nu) ?
+			NU_FIXED : NU_NONE;
+		w.fixed_theta = has_nu ? *log_nu : 0.0;
+	}
+	else
+	{
+		has_nu = prob->ties == PRM_TIES_DAVIDSON && ties > 0 ?
+			NU_FREE : NU_NONE;
+		if (has_nu && ties >= total)
+			return res->status = PRM_SEPARABLE;	/* nu would be infinite */
+	}
+
+	p = NU_PARAMS(n, has_nu);
 	memcpy(w.x, strength, sizeof(double) * n);
-	if (has_nu)
+	if (has_nu == NU_FREE)
 		w.x[n] = isfinite(*log_nu) ? *log_nu :
 			log(2.0 * ties / (total - ties));
-	res->has_nu = has_nu;
+	res->has_nu = has_nu != NU_NONE;
 
 	for (res->iterations = 0; res->iterations < max_iter;)
 	{
@@ -570,9 +600,27 @@ PrmItemsSolve(const PrmItemsProblem *prob, int max_iter, double *strength,
 	res->objective = f;
 	res->grad_norm = PrmNorm2(w.g, p);
 	memcpy(strength, w.x, sizeof(double) * n);
-	*log_nu = has_nu ? w.x[n] : -INFINITY;
+	if (!fixed)
+		*log_nu = has_nu ? w.x[n] : -INFINITY;
 	res->status = res->converged ? PRM_OK : PRM_NOT_CONVERGED;
 	return res->status;
+}
+
+/* Fit strengths and theta by Newton's method */
+PrmStatus
+PrmItemsSolve(const PrmItemsProblem *prob, int max_iter, double *strength,
+			  double *log_nu, void *work, PrmItemsResult *res)
+{
+	return Solve(prob, max_iter, strength, log_nu, 0, work, res);
+}
+
+/* Fit strengths with theta held at log_nu */
+PrmStatus
+PrmItemsSolveGivenNu(const PrmItemsProblem *prob, int max_iter,
+					 double *strength, double log_nu, void *work,
+					 PrmItemsResult *res)
+{
+	return Solve(prob, max_iter, strength, &log_nu, 1, work, res);
 }
 
 /* Shift strengths to the identification */
@@ -610,8 +658,9 @@ PrmItemsStandardErrors(const PrmItemsProblem *prob, const double *strength,
 {
 	ItemsWork	w;
 	int			n = prob->n_items;
-	int			has_nu = prob->ties == PRM_TIES_DAVIDSON && isfinite(log_nu);
-	int			p = n + (has_nu ? 1 : 0);
+	int			has_nu = prob->ties == PRM_TIES_DAVIDSON && isfinite(log_nu) ?
+		NU_FREE : NU_NONE;
+	int			p = NU_PARAMS(n, has_nu);
 	int			info;
 	const double *cov;
 

@@ -128,6 +128,18 @@ PrmStatus	PrmItemsSolve(const PrmItemsProblem *prob, int max_iter,
 						  PrmItemsResult *res);
 
 /*
+ * Fit the strengths with theta held at log_nu: Davidson's model with
+ * nu = exp(log_nu) when ties are PRM_TIES_DAVIDSON and log_nu is finite
+ * (whether or not the data have ties), the plain model when log_nu is
+ * -Infinity or ties are half or drop. strength holds the starting point
+ * and the estimate; res->loglik and res->objective are those of the
+ * fixed-theta model, res->has_nu whether Davidson's model was used.
+ */
+PrmStatus	PrmItemsSolveGivenNu(const PrmItemsProblem *prob, int max_iter,
+								 double *strength, double log_nu, void *work,
+								 PrmItemsResult *res);
+
+/*
  * Shift strengths to the identification: reference >= 0 makes that item's
  * strength 0 (the graph must be connected), reference < 0 makes each
  * component's strengths sum to zero. scratch holds 2 n_components

@@ -92,6 +92,42 @@ PlantedNew(int n, int n_raters, int majority, int per_pair, double scale,
 	return d;
 }
 
+/*
+ * Planted data as PlantedNew's, with the comparisons redrawn from
+ * Davidson's model with tie parameter nu under each rater's class.
+ */
+static Planted
+PlantedDavidson(int n, int n_raters, int majority, int per_pair,
+				double scale, double nu, uint64_t seed)
+{
+	Planted		d = PlantedNew(n, n_raters, majority, 0, scale, 0.0, seed);
+	int64_t		np = d.prob.n_pairs;
+
+	for (int64_t e = 0; e < d.prob.n_cells; e++)
+	{
+		int			u = d.rater[e];
+		int64_t		q = d.pair[e];
+		const double *s = d.s + (size_t) d.truth[u] * n;
+		double		h = 0.5 * (s[d.ii[q]] - s[d.jj[q]]);
+		double		den = exp(h) + exp(-h) + nu;
+
+		(void) np;
+		for (int m = 0; m < per_pair; m++)
+		{
+			double		x = UnitUniform(&seed) * den;
+
+			if (x < exp(h))
+				d.a[e] += 1;
+			else if (x < exp(h) + exp(-h))
+				d.b[e] += 1;
+			else
+				d.t[e] += 1;
+		}
+	}
+	d.prob.ties = PRM_TIES_DAVIDSON;
+	return d;
+}
+
 /* Free planted data */
 static void
 PlantedFree(Planted *d)
@@ -122,6 +158,7 @@ TestMonotone(void)
 	uint64_t	seed = 5;
 	PrmItemClassesResult res;
 	double		worst = 0.0;
+	double		ln = NAN;
 
 	d.prob.k = k;
 	work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
@@ -134,7 +171,8 @@ TestMonotone(void)
 		for (int c = 0; c < k; c++)
 			resp[u * k + c] /= sum;
 	}
-	PrmItemClassesEm(&d.prob, iters, 0.0, pi, s, resp, trace, work, &res);
+	PrmItemClassesEm(&d.prob, iters, 0.0, pi, s, &ln, resp, trace, work,
+					 &res);
 	for (int it = 1; it < res.iterations; it++)
 		worst = fmax(worst, trace[it - 1] - trace[it]);
 	UnitCheck(res.iterations == iters && worst <= 1e-9 * fabs(trace[0]),
@@ -164,9 +202,11 @@ TestRecovery(void)
 	PrmItemClassesResult res;
 	PrmStatus	st;
 	double		worst_s = 0.0,
-				worst_r = 0.0;
+				worst_r = 0.0,
+				ln;
 
-	st = PrmItemClassesFit(&d.prob, 5, 42, 500, pi, s, resp, work, &res);
+	st = PrmItemClassesFit(&d.prob, 5, 42, 500, pi, s, &ln, resp, work,
+						   &res);
 	for (int c = 0; c < 2; c++)
 		for (int i = 0; i < n; i++)
 			worst_s = fmax(worst_s, fabs(s[c * n + i] - d.s[c * n + i]));
@@ -208,6 +248,7 @@ TestOneClass(PrmTieModel ties)
 				s2[5],
 				pi,
 				ln = NAN,
+				ln2,
 				diff = 0.0;
 	double	   *resp = calloc(raters, sizeof(double));
 	void	   *work;
@@ -225,15 +266,26 @@ TestOneClass(PrmTieModel ties)
 		wt[d.pair[e]] += d.t[e];
 	}
 	PrmItemsSolve(&ip, 100, s1, &ln, iw, &ir);
-	PrmItemClassesFit(&d.prob, 3, 1, 100, &pi, s2, resp, work, &res);
+	PrmItemClassesFit(&d.prob, 3, 1, 1000, &pi, s2, &ln2, resp, work, &res);
 	for (int i = 0; i < n; i++)
 		diff = fmax(diff, fabs(s1[i] - s2[i]));
 	UnitCheck(res.status == PRM_OK && pi == 1.0 && diff < 1e-8 &&
 			  fabs(res.loglik - ir.loglik) < 1e-8 * fabs(ir.loglik),
 			  "item classes: K = 1 is the items fit with ties %s "
 			  "(largest difference %.2g, loglik %.10g vs %.10g)",
-			  ties == PRM_TIES_HALF ? "half" : "drop", diff, res.loglik,
+			  ties == PRM_TIES_HALF ? "half" :
+			  ties == PRM_TIES_DROP ? "drop" : "davidson", diff, res.loglik,
 			  ir.loglik);
+	if (ties == PRM_TIES_DAVIDSON)
+		UnitCheck(ir.has_nu && res.has_nu && isfinite(ln) &&
+				  fabs(exp(ln2) - exp(ln)) < 1e-8 &&
+				  res.parameters == n,
+				  "item classes: K = 1 estimates btl_items' Davidson nu "
+				  "(%.12f vs %.12f, difference %.2g)", exp(ln2), exp(ln),
+				  fabs(exp(ln2) - exp(ln)));
+	else
+		UnitCheck(!res.has_nu && ln2 == -INFINITY,
+				  "item classes: no nu without Davidson's model");
 
 	free(wa);
 	free(wb);
@@ -262,7 +314,8 @@ TestCellOrder(void)
 	void	   *work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
 	PrmItemClassesResult res1,
 				res2;
-	double		diff = 0.0;
+	double		diff = 0.0,
+				ln;
 
 	/* reverse the cells within every rater */
 	for (int u = 0; u < raters; u++)
@@ -275,8 +328,8 @@ TestCellOrder(void)
 			e.a[to] = d.a[from];
 			e.b[to] = d.b[from];
 		}
-	PrmItemClassesFit(&d.prob, 4, 9, 500, pi1, s1, r1, work, &res1);
-	PrmItemClassesFit(&e.prob, 4, 9, 500, pi2, s2, r2, work, &res2);
+	PrmItemClassesFit(&d.prob, 4, 9, 500, pi1, s1, &ln, r1, work, &res1);
+	PrmItemClassesFit(&e.prob, 4, 9, 500, pi2, s2, &ln, r2, work, &res2);
 	for (int i = 0; i < 10; i++)
 		diff = fmax(diff, fabs(s1[i] - s2[i]));
 	for (int i = 0; i < raters * 2; i++)
@@ -312,29 +365,30 @@ TestGradient(void)
 	PrmItemClassesResult res;
 	double		h = 1e-5,
 				worst = 0.0,
+				ln,
 				fp,
 				fm;
 
 	d.prob.prior = 0.05;
 	work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
-	PrmItemClassesFit(&d.prob, 4, 3, 1000, pi, s, resp, work, &res);
+	PrmItemClassesFit(&d.prob, 4, 3, 1000, pi, s, &ln, resp, work, &res);
 	for (int i = 0; i < k * n; i++)
 	{
 		double		keep = s[i];
 
 		s[i] = keep + h;
-		PrmItemClassesLoglik(&d.prob, pi, s, NULL, &fp, work);
+		PrmItemClassesLoglik(&d.prob, pi, s, ln, NULL, &fp, work);
 		s[i] = keep - h;
-		PrmItemClassesLoglik(&d.prob, pi, s, NULL, &fm, work);
+		PrmItemClassesLoglik(&d.prob, pi, s, ln, NULL, &fm, work);
 		s[i] = keep;
 		worst = fmax(worst, fabs(fp - fm) / (2 * h));
 	}
 	pi[0] += h;
 	pi[1] -= h;
-	PrmItemClassesLoglik(&d.prob, pi, s, NULL, &fp, work);
+	PrmItemClassesLoglik(&d.prob, pi, s, ln, NULL, &fp, work);
 	pi[0] -= 2 * h;
 	pi[1] += 2 * h;
-	PrmItemClassesLoglik(&d.prob, pi, s, NULL, &fm, work);
+	PrmItemClassesLoglik(&d.prob, pi, s, ln, NULL, &fm, work);
 	pi[0] += h;
 	pi[1] -= h;
 	worst = fmax(worst, fabs(fp - fm) / (2 * h));
@@ -342,6 +396,128 @@ TestGradient(void)
 			  "item classes: gradient at the estimate is ~0 (largest "
 			  "component %.2g)", worst);
 
+	free(work);
+	PlantedFree(&d);
+}
+
+/* With Davidson ties, the objective never decreases along EM either */
+static void
+TestMonotoneDavidson(void)
+{
+	int			n = 6,
+				raters = 30,
+				k = 3,
+				iters = 150;
+	Planted		d = PlantedDavidson(n, raters, 18, 3, 0.8, 0.7, 13);
+	double	   *pi = calloc(k, sizeof(double));
+	double	   *s = calloc((size_t) k * n, sizeof(double));
+	double	   *resp = calloc((size_t) raters * k, sizeof(double));
+	double	   *trace = calloc(iters, sizeof(double));
+	uint64_t	seed = 8;
+	void	   *work;
+	PrmItemClassesResult res;
+	double		worst = 0.0,
+				ln = NAN;
+
+	d.prob.k = k;
+	work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
+	for (int u = 0; u < raters; u++)
+	{
+		double		sum = 0.0;
+
+		for (int c = 0; c < k; c++)
+			sum += resp[u * k + c] = UnitUniform(&seed);
+		for (int c = 0; c < k; c++)
+			resp[u * k + c] /= sum;
+	}
+	PrmItemClassesEm(&d.prob, iters, 0.0, pi, s, &ln, resp, trace, work,
+					 &res);
+	for (int it = 1; it < res.iterations; it++)
+		worst = fmax(worst, trace[it - 1] - trace[it]);
+	UnitCheck(res.iterations == iters && res.has_nu && isfinite(ln) &&
+			  worst <= 1e-9 * fabs(trace[0]),
+			  "item classes: EM objective never decreases with Davidson "
+			  "ties over %d iterations (largest drop %.3g, nu %.4f)",
+			  res.iterations, worst, exp(ln));
+
+	free(pi);
+	free(s);
+	free(resp);
+	free(trace);
+	free(work);
+	PlantedFree(&d);
+}
+
+/*
+ * Two planted classes under Davidson's model with nu = 0.6: the classes,
+ * their strengths and nu are recovered, and the gradient of the
+ * objective in log nu (and in every strength) vanishes at the estimate.
+ */
+static void
+TestDavidsonPlanted(void)
+{
+	int			n = 6,
+				raters = 60,
+				majority = 36;
+	double		nu = 0.6;
+	Planted		d = PlantedDavidson(n, raters, majority, 4, 0.6, nu, 5);
+	double		pi[2],
+				s[12],
+				ln,
+				f0,
+				fp,
+				fm,
+				h = 1e-5,
+				worst_s = 0.0,
+				worst_r = 0.0,
+				grad_s = 0.0,
+				grad_nu;
+	double	   *resp = calloc((size_t) raters * 2, sizeof(double));
+	void	   *work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
+	PrmItemClassesResult res;
+	PrmStatus	st;
+
+	st = PrmItemClassesFit(&d.prob, 5, 7, 1000, pi, s, &ln, resp, work,
+						   &res);
+	for (int c = 0; c < 2; c++)
+		for (int i = 0; i < n; i++)
+			worst_s = fmax(worst_s, fabs(s[c * n + i] - d.s[c * n + i]));
+	for (int u = 0; u < raters; u++)
+		worst_r = fmax(worst_r, 1.0 - resp[u * 2 + d.truth[u]]);
+	UnitCheck(st == PRM_OK && res.has_nu &&
+			  fabs(pi[0] - (double) majority / raters) < 1e-3 &&
+			  worst_r < 1e-3 && worst_s < 0.35,
+			  "item classes: planted Davidson classes recovered (mixing "
+			  "%.4f, largest strength error %.3f, largest miss %.2g)",
+			  pi[0], worst_s, worst_r);
+	UnitCheck(fabs(exp(ln) - nu) < 0.1 &&
+			  res.parameters == 2 * (n - 1) + 1 + 1 &&
+			  fabs(res.bic - (-2 * res.loglik + 12 * log(60.0))) < 1e-9,
+			  "item classes: planted nu %.2f recovered as %.4f, counted "
+			  "once in BIC", nu, exp(ln));
+
+	/* the objective's slope in log nu and the strengths at the estimate */
+	PrmItemClassesLoglik(&d.prob, pi, s, ln, NULL, &f0, work);
+	PrmItemClassesLoglik(&d.prob, pi, s, ln + h, NULL, &fp, work);
+	PrmItemClassesLoglik(&d.prob, pi, s, ln - h, NULL, &fm, work);
+	grad_nu = (fp - fm) / (2 * h);
+	for (int i = 0; i < 2 * n; i++)
+	{
+		double		keep = s[i];
+
+		s[i] = keep + h;
+		PrmItemClassesLoglik(&d.prob, pi, s, ln, NULL, &fp, work);
+		s[i] = keep - h;
+		PrmItemClassesLoglik(&d.prob, pi, s, ln, NULL, &fm, work);
+		s[i] = keep;
+		grad_s = fmax(grad_s, fabs(fp - fm) / (2 * h));
+	}
+	UnitCheck(fabs(grad_nu) < 1e-5 && grad_s < 1e-4 &&
+			  fabs(f0 - res.objective) < 1e-9 * fabs(f0),
+			  "item classes: gradient at the Davidson estimate is ~0 "
+			  "(d/dlog nu %.2g, strengths %.2g)", grad_nu, grad_s);
+
+	free(resp);
 	free(work);
 	PlantedFree(&d);
 }
@@ -357,17 +533,49 @@ TestBadInput(void)
 	void	   *work;
 	PrmItemClassesResult res;
 	PrmStatus	st1,
-				st2;
+				st2,
+				st3,
+				st4;
+	double		ln;
 
 	d.prob.k = 6;
 	work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
-	st1 = PrmItemClassesFit(&d.prob, 1, 0, 10, pi, s, resp, work, &res);
+	st1 = PrmItemClassesFit(&d.prob, 1, 0, 10, pi, s, &ln, resp, work, &res);
 	d.prob.k = 2;
 	d.prob.ties = PRM_TIES_DAVIDSON;
-	st2 = PrmItemClassesFit(&d.prob, 1, 0, 10, pi, s, resp, work, &res);
+	d.b[0] = NAN;
+	st2 = PrmItemClassesFit(&d.prob, 1, 0, 10, pi, s, &ln, resp, work, &res);
+	d.b[0] = 0;
 	UnitCheck(st1 == PRM_BAD_INPUT && st2 == PRM_BAD_INPUT,
-			  "item classes: more classes than raters, and Davidson ties, "
+			  "item classes: more classes than raters, and a NaN weight, "
 			  "are refused");
+
+	/* every comparison a tie: nu is infinite */
+	for (int64_t e = 0; e < d.prob.n_cells; e++)
+	{
+		d.t[e] += d.a[e] + d.b[e];
+		d.a[e] = d.b[e] = 0;
+	}
+	st3 = PrmItemClassesFit(&d.prob, 2, 0, 50, pi, s, &ln, resp, work, &res);
+	d.prob.ties = PRM_TIES_HALF;
+	st4 = PrmItemClassesFit(&d.prob, 2, 0, 50, pi, s, &ln, resp, work, &res);
+	UnitCheck(st3 == PRM_SEPARABLE && (st4 == PRM_OK ||
+									   st4 == PRM_NOT_CONVERGED ||
+									   st4 == PRM_NO_INFORMATION),
+			  "item classes: all ties are separable under Davidson and "
+			  "fit as half wins (status %d, %d)", (int) st3, (int) st4);
+
+	/* zero weights everywhere but one cell */
+	for (int64_t e = 0; e < d.prob.n_cells; e++)
+		d.a[e] = d.b[e] = d.t[e] = 0;
+	d.t[0] = 1;
+	d.a[1] = 1;
+	d.prob.ties = PRM_TIES_DAVIDSON;
+	st3 = PrmItemClassesFit(&d.prob, 2, 0, 50, pi, s, &ln, resp, work, &res);
+	UnitCheck(st3 == PRM_OK || st3 == PRM_NOT_CONVERGED ||
+			  st3 == PRM_NO_INFORMATION,
+			  "item classes: nearly empty Davidson data do not crash "
+			  "(status %d)", (int) st3);
 	free(work);
 	PlantedFree(&d);
 }
@@ -380,6 +588,9 @@ TestItemClasses(void)
 	TestRecovery();
 	TestOneClass(PRM_TIES_DROP);
 	TestOneClass(PRM_TIES_HALF);
+	TestOneClass(PRM_TIES_DAVIDSON);
+	TestMonotoneDavidson();
+	TestDavidsonPlanted();
 	TestCellOrder();
 	TestGradient();
 	TestBadInput();

@@ -30,7 +30,7 @@ SELECT copy, rater + 1000 * copy AS rater, i AS item_a, j AS item_b, rep,
 ANALYZE prm_tap_ic;
 
 BEGIN;
-SELECT plan(46);
+SELECT plan(55);
 
 CREATE TEMP TABLE c AS SELECT * FROM prm_tap_ic WHERE copy = 0;
 CREATE TEMP TABLE fit AS
@@ -189,7 +189,7 @@ SELECT throws_ok($$SELECT pluralrm.btl_item_classes(item_a, item_b, 'NaN', rater
 SELECT throws_ok($$SELECT pluralrm.btl_item_classes(item_a, item_b, outcome, 'NaN', rater, 2, NULL) FROM c$$,
                  '22023', NULL, 'a NaN weight is an error');
 SELECT throws_ok($$SELECT pluralrm.btl_item_classes(item_a, item_b, 0.5, rater, 2) FROM c$$,
-                 '0A000', NULL, 'Davidson ties are refused');
+                 '22000', NULL, 'all ties under Davidson (nu infinite) are an error');
 SELECT throws_ok($$SELECT pluralrm.btl_item_classes(item_a, item_b, outcome, 1, rater, 2, pluralrm.items_options(), 0) FROM c$$,
                  '22023', NULL, 'restarts < 1 is an error');
 SELECT ok((SELECT pluralrm.btl_item_classes(item_a, item_b, outcome, rater, 2) IS NULL
@@ -201,6 +201,67 @@ SELECT ok((SELECT (m).converged AND (m).tie_model = 'half'
                             rater, 2, pluralrm.items_options(ties => 'half')) AS m
                      FROM c) f),
           'ties counted as half a win are fitted');
+
+-- Davidson ties, the default: a third of the third repetition's
+-- comparisons become ties
+CREATE TEMP TABLE ct AS
+SELECT rater, item_a, item_b, rep,
+       CASE WHEN rep = 3 AND (rater + item_a + item_b) % 3 = 0 THEN 0.5
+            ELSE outcome END AS outcome
+  FROM c;
+CREATE TEMP TABLE fit_d AS
+SELECT pluralrm.btl_item_classes(item_a, item_b, outcome, rater, 2) AS m
+  FROM ct;
+SELECT ok((SELECT (m).converged AND (m).tie_model = 'davidson'
+                  AND (m).nu > 0 AND (m).nu < 1 FROM fit_d),
+          'ties under the default davidson model are fitted, with one nu');
+SELECT ok((SELECT (m).nu = 0 FROM fit),
+          'without ties nu is 0 (not estimated)');
+SELECT ok((SELECT abs((m).bic - (-2 * (m).loglik + 12 * ln(40))) < 1e-9
+             FROM fit_d),
+          'BIC counts nu once: K (N - 1) + K - 1 + 1 parameters');
+SELECT is((SELECT count(*) FROM fit_d, pluralrm.item_class_raters(fit_d.m) r
+            WHERE r.responsibility > 0.5
+              AND r.class <> CASE WHEN r.rater::int <= 28 THEN 1 ELSE 2 END),
+          0::bigint, 'with ties every rater is still assigned to its class');
+
+-- Davidson's likelihood per rater and class, recomputed in SQL
+CREATE TEMP TABLE dav_lp AS
+SELECT x.rater, x.k, ln((f.m).mixing[x.k]) + x.ll AS lp
+  FROM fit_d f,
+       (SELECT ct.rater, k.k,
+               sum(CASE WHEN ct.outcome = 1 THEN h - lse
+                        WHEN ct.outcome = 0 THEN -h - lse
+                        ELSE ln((f.m).nu) - lse END) AS ll
+          FROM ct, fit_d f, generate_series(1, 2) k(k),
+               LATERAL (SELECT ((f.m).strengths[k.k][ct.item_a]
+                                - (f.m).strengths[k.k][ct.item_b]) / 2 AS h) d,
+               LATERAL (SELECT ln(exp(d.h) + exp(-d.h) + (f.m).nu) AS lse) l
+         GROUP BY ct.rater, k.k) x;
+CREATE TEMP TABLE dav_rater AS
+SELECT rater, mx + ln(sum(exp(lp - mx))) AS lse
+  FROM (SELECT rater, lp, max(lp) OVER (PARTITION BY rater) AS mx
+          FROM dav_lp) y
+ GROUP BY rater, mx;
+SELECT ok((SELECT abs(sum(lse) - (SELECT (m).loglik FROM fit_d)) < 1e-8
+             FROM dav_rater),
+          'loglik equals the Davidson mixture likelihood recomputed in SQL');
+SELECT ok((SELECT max(abs(exp(l.lp - r.lse) - x.responsibility)) < 1e-9
+             FROM dav_lp l JOIN dav_rater r USING (rater),
+                  fit_d f, pluralrm.item_class_raters(f.m) x
+            WHERE x.rater = l.rater::text AND x.class = l.k),
+          'responsibilities equal the posteriors recomputed in SQL');
+
+-- one class is btl_items, nu included
+SELECT ok((SELECT max(abs(a - b)) < 1e-7 AND abs((k1.m).nu - (b.m).nu) < 1e-7
+                  AND abs((k1.m).loglik - (b.m).loglik) < 1e-8
+             FROM (SELECT pluralrm.btl_item_classes(item_a, item_b, outcome,
+                            rater, 1) AS m FROM ct) k1,
+                  (SELECT pluralrm.btl_items(item_a, item_b, outcome) AS m
+                     FROM ct) b,
+                  unnest((k1.m).strengths, (b.m).strength) u(a, b)
+            GROUP BY (k1.m).nu, (b.m).nu, (k1.m).loglik, (b.m).loglik),
+          'k = 1 gives the strengths, nu and log-likelihood of btl_items under Davidson');
 
 -- storing and serving
 SELECT is(pluralrm.save_model('prm_tap_ic', (SELECT m FROM fit)), 1,
@@ -233,6 +294,12 @@ SELECT is(pluralrm.item_embedding('prm_tap_ic', 4), '{0,0,0,1,0,0}'::float8[],
           'item_embedding is the one-hot vector of the item');
 SELECT throws_ok($$SELECT pluralrm.item_embedding('prm_tap_ic', 7)$$, '42704', NULL,
                  'an unknown item is an error');
+SELECT is(pluralrm.save_model('prm_tap_ic_dav', (SELECT m FROM fit_d)), 1,
+          'save_model stores a fit with Davidson ties');
+SELECT ok((SELECT abs((v.metrics->>'nu')::float8 - (f.m).nu) < 1e-12
+             FROM pluralrm.model_versions v, fit_d f
+            WHERE v.name = 'prm_tap_ic_dav'),
+          'its nu is kept in the version''s metrics');
 SELECT is(pluralrm.save_model('prm_tap_ic_single',
             (SELECT pluralrm.btl_items(item_a, item_b, outcome) FROM c)), 1,
           'save_model stores an items_model');
