@@ -218,12 +218,28 @@ CandidateMatrix(ArrayType *a, int d, int *count, const char *what)
 	if (ARR_DIMS(a)[1] != d)
 		PrmDimensionMismatch(d, ARR_DIMS(a)[1]);
 	*count = ARR_DIMS(a)[0];
-	for (Size i = 0; i < (Size) *count * d; i++)
-		if (!isfinite(((const double *) ARR_DATA_PTR(a))[i]))
+	return (const double *) ARR_DATA_PTR(a);
+}
+
+/*
+ * The selection found features that are not finite: name the candidate
+ * matrix holding a NaN or Infinity, or else the overflow. The values are
+ * checked only then, which spares a pass over every candidate on each call.
+ */
+static void
+CandidatesNotFinite(const double *ca, const double *cb, Size values)
+{
+	for (Size i = 0; i < values; i++)
+		if (!isfinite(ca[i]) || !isfinite(cb[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("%s must not contain NaN or Infinity", what)));
-	return (const double *) ARR_DATA_PTR(a);
+					 errmsg("%s must not contain NaN or Infinity",
+							isfinite(ca[i]) ? "candidates_b" :
+							"candidates_a")));
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("the candidates' features under the model's base "
+					"rewards are too large to represent")));
 }
 
 /* A user's coefficients and covariance given as a float8[] argument */
@@ -263,8 +279,7 @@ next_questions(PG_FUNCTION_ARGS)
 	PrmModel   *model;
 	const double *ca,
 			   *cb;
-	double	   *cand,
-			   *coef,
+	double	   *coef,
 			   *cov;
 	int			count,
 				countb,
@@ -317,19 +332,13 @@ next_questions(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot choose %d questions from %d candidates",
 						nq, count)));
-	cand = palloc_extended(sizeof(double) * (Size) count * d,
-						   MCXT_ALLOC_HUGE);
-	for (Size i = 0; i < (Size) count * d; i++)
-		cand[i] = ca[i] - cb[i];
 	order = palloc(sizeof(int) * Max(nq, 1));
 	info = palloc(sizeof(double) * Max(nq, 1));
-	if (PrmNextQuestions(count, d, k, cand, model->base, coef, cov, nq, order,
-						 info, palloc_extended(PrmQuestionsWorkspaceSize(count,
-																		 k),
-											   MCXT_ALLOC_HUGE)) != PRM_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("next_questions met a non-finite value")));
+	if (PrmNextQuestions(count, d, k, ca, cb, model->base, coef, cov, nq,
+						 order, info,
+						 palloc_extended(PrmQuestionsWorkspaceSize(count, k),
+										 MCXT_ALLOC_HUGE)) != PRM_OK)
+		CandidatesNotFinite(ca, cb, (Size) count * d);
 
 	for (int q = 0; q < nq; q++)
 	{

@@ -903,72 +903,101 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 size_t
 PrmQuestionsWorkspaceSize(int count, int k)
 {
-	return sizeof(double) * ((size_t) count * (k + 2) + 2 * (size_t) k * k +
-							 2 * k) + sizeof(char) * count + 64;
+	return sizeof(double) * (2 * (size_t) count * k + 2 * (size_t) count +
+							 (size_t) k * k + k) + sizeof(char) * count + 64;
 }
 
-/* Greedy selection of the most informative questions */
+/*
+ * Greedy selection of the most informative questions.
+ *
+ * The features V = (A - B_) B' come from one matrix product per candidate
+ * matrix, without forming the differences. Each candidate's quadratic form
+ * q_j = v_j' C v_j is computed once; when a pick with features v updates
+ * C to C - g u u' (u = C v, g = s / (1 + s v' C v)), every q_j drops by
+ * g (v_j . u)^2, so a later pick costs one matrix-vector product.
+ */
 PrmStatus
-PrmNextQuestions(int count, int d, int k, const double *cand,
-				 const double *base, const double *coef, const double *cov,
-				 int nq, int *order, double *info, void *work)
+PrmNextQuestions(int count, int d, int k, const double *cand_a,
+				 const double *cand_b, const double *base, const double *coef,
+				 const double *cov, int nq, int *order, double *info,
+				 void *work)
 {
 	double	   *v = (double *) work;	/* count x k features */
-	double	   *s = v + (size_t) count * k; /* count s (1 - s) */
-	double	   *score = s + count;
-	double	   *c = score + count;	/* k x k covariance being updated */
-	double	   *cv = c + (size_t) k * k;
-	char	   *taken = (char *) (cv + k + (size_t) k * k);
+	double	   *w = v + (size_t) count * k; /* count x k scratch */
+	double	   *s = w + (size_t) count * k; /* count s (1 - s) */
+	double	   *quad = s + count;	/* count v' C v */
+	double	   *c = quad + count;	/* k x k covariance being updated */
+	double	   *u = c + (size_t) k * k; /* k: C v of the last pick */
+	char	   *taken = (char *) (u + k);
 
 	if (nq > count || nq < 0)
 		return PRM_BAD_INPUT;
+	if (count == 0)
+		return PRM_OK;
 	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, k, d, 1.0,
-				cand, d, base, d, 0.0, v, k);
+				cand_a, d, base, d, 0.0, v, k);
+	if (cand_b != NULL)
+		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, k, d,
+					-1.0, cand_b, d, base, d, 1.0, v, k);
+	memcpy(c, cov, sizeof(double) * (size_t) k * k);
+	/* W = V C, then q_j = v_j . w_j */
+	cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, count, k, 1.0, c, k,
+				v, k, 0.0, w, k);
 	for (int j = 0; j < count; j++)
 	{
-		double		p = PrmSigmoid(cblas_ddot(k, v + (size_t) j * k, 1, coef,
-											  1));
+		const double *vj = v + (size_t) j * k;
+		const double *wj = w + (size_t) j * k;
+		double		m = 0.0,
+					q = 0.0,
+					p;
 
-		if (!isfinite(p))
+		for (int a = 0; a < k; a++)
+		{
+			m += vj[a] * coef[a];
+			q += vj[a] * wj[a];
+		}
+		if (!isfinite(m) || !isfinite(q))
 			return PRM_BAD_INPUT;
+		p = PrmSigmoid(m);
 		s[j] = p * (1.0 - p);
+		quad[j] = q;
 		taken[j] = 0;
 	}
-	memcpy(c, cov, sizeof(double) * (size_t) k * k);
 
-	for (int q = 0; q < nq; q++)
+	for (int n = 0; n < nq; n++)
 	{
 		int			best = -1;
-		double		bestscore = -1.0;
+		double		bestscore = -1.0,
+					g;
 
-		if (q % 16 == 0)
+		if (n % 16 == 0)
 			PrmCheckInterrupts();
-		/* information of each candidate: s v' C v */
 		for (int j = 0; j < count; j++)
 		{
-			double		quad;
+			/* rounding can leave a tiny negative form: it is zero */
+			double		score = s[j] * fmax(quad[j], 0.0);
 
-			if (taken[j])
-				continue;
-			cblas_dsymv(CblasRowMajor, CblasUpper, k, 1.0, c, k,
-						v + (size_t) j * k, 1, 0.0, cv, 1);
-			quad = cblas_ddot(k, v + (size_t) j * k, 1, cv, 1);
-			score[j] = s[j] * quad;
-			if (score[j] > bestscore)
+			if (!taken[j] && score > bestscore)
 			{
-				bestscore = score[j];
+				bestscore = score;
 				best = j;
 			}
 		}
-		order[q] = best;
-		info[q] = bestscore;
+		order[n] = best;
+		info[n] = bestscore;
 		taken[best] = 1;
+		if (n + 1 == nq)
+			break;
 
-		/* Sherman-Morrison: C <- C - s C v v' C / (1 + s v' C v) */
+		/* C <- C - g u u', and every q_j with it */
 		cblas_dsymv(CblasRowMajor, CblasUpper, k, 1.0, c, k,
-					v + (size_t) best * k, 1, 0.0, cv, 1);
-		cblas_dger(CblasRowMajor, k, k,
-				   -s[best] / (1.0 + bestscore), cv, 1, cv, 1, c, k);
+					v + (size_t) best * k, 1, 0.0, u, 1);
+		g = s[best] / (1.0 + bestscore);
+		cblas_dsyr(CblasRowMajor, CblasUpper, k, -g, u, 1, c, k);
+		cblas_dgemv(CblasRowMajor, CblasNoTrans, count, k, 1.0, v, k, u, 1,
+					0.0, w, 1);
+		for (int j = 0; j < count; j++)
+			quad[j] -= g * w[j] * w[j];
 	}
 	return PRM_OK;
 }

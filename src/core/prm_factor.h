@@ -109,16 +109,19 @@ PrmStatus	PrmInvertSpd(double *a, int k);
 
 /*
  * Greedy question selection for a user with posterior mean coef and
- * covariance cov: from count candidate pairs with difference vectors cand
- * (count x d), pick nq in order, each maximising the Fisher information
- * s (1 - s) v' C v of its features v = B z under the covariance C updated
- * after every pick (Sherman-Morrison). order receives the indexes, info the
- * information of each pick when it was made.
+ * covariance cov: from count candidate pairs (a_j, b_j), rows of the
+ * count x d matrices cand_a and cand_b (cand_b NULL: cand_a holds the
+ * differences a_j - b_j), pick nq in order, each maximising the Fisher
+ * information s (1 - s) v' C v of its features v = B (a - b) under the
+ * covariance C updated after every pick (Sherman-Morrison). order receives
+ * the indexes, info the information of each pick when it was made.
+ * PRM_BAD_INPUT: nq out of range, or a candidate whose features are not
+ * finite (a NaN or Infinity in the candidates reaches them).
  */
 size_t		PrmQuestionsWorkspaceSize(int count, int k);
-PrmStatus	PrmNextQuestions(int count, int d, int k, const double *cand,
-							 const double *base, const double *coef,
-							 const double *cov, int nq, int *order,
-							 double *info, void *work);
+PrmStatus	PrmNextQuestions(int count, int d, int k, const double *cand_a,
+							 const double *cand_b, const double *base,
+							 const double *coef, const double *cov, int nq,
+							 int *order, double *info, void *work);
 
 #endif							/* PRM_FACTOR_H */

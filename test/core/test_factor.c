@@ -299,8 +299,9 @@ TestQuestions(void)
 
 	for (int i = 0; i < count * d; i++)
 		cand[i] = UnitNormal(&seed);
-	PrmNextQuestions(count, d, k, cand, base, coef, cov, nq, order, info,
-					 work);
+	UnitCheck(PrmNextQuestions(count, d, k, cand, NULL, base, coef, cov, nq,
+							   order, info, work) == PRM_OK,
+			  "questions are chosen");
 	for (int a = 0; a < nq; a++)
 	{
 		for (int b = 0; b < a; b++)
@@ -323,13 +324,148 @@ TestQuestions(void)
 	UnitCheck(distinct && fabs(info[0] - best) < 1e-12,
 			  "first question maximises the information, picks are distinct");
 	UnitCheck(decreasing, "information of later picks does not increase");
-	UnitCheck(PrmNextQuestions(count, d, k, cand, base, coef, cov, count + 1,
-							   order, info, work) == PRM_BAD_INPUT,
+	UnitCheck(PrmNextQuestions(count, d, k, cand, NULL, base, coef, cov,
+							   count + 1, order, info, work) == PRM_BAD_INPUT,
 			  "asking for more questions than candidates is refused");
 	free(cand);
 	free(work);
 }
 
+
+/*
+ * Every pick of the incremental selection equals a brute-force one: with
+ * the covariance updated explicitly after each pick and the information of
+ * every remaining candidate recomputed from it. Candidates given as two
+ * matrices pick as their differences do; a NaN in either is refused.
+ */
+static void
+TestQuestionsBruteForce(void)
+{
+	enum
+	{
+		count = 300, d = 7, k = 4, nq = 12
+	};
+	double		base[k * d],
+				coef[k],
+				cov[k * k],
+				c[k * k];
+	double	   *ca = malloc(sizeof(double) * count * d);
+	double	   *cb = malloc(sizeof(double) * count * d);
+	double	   *z = malloc(sizeof(double) * count * d);
+	double	   *v = malloc(sizeof(double) * count * k);
+	void	   *work = malloc(PrmQuestionsWorkspaceSize(count, k));
+	int			order[nq],
+				order2[nq],
+				taken[count];
+	double		info[nq],
+				info2[nq],
+				worst = 0.0;
+	int			same = 1;
+	uint64_t	seed = 19;
+
+	for (int i = 0; i < k * d; i++)
+		base[i] = UnitNormal(&seed);
+	for (int a = 0; a < k; a++)
+		coef[a] = 0.5 * UnitNormal(&seed);
+	/* a full covariance: L L' + I/2 */
+	for (int a = 0; a < k; a++)
+		for (int b = 0; b <= a; b++)
+		{
+			double		sum = a == b ? 0.5 : 0.0;
+
+			for (int t = 0; t < k; t++)
+				sum += (double) ((a + 1) * (t + 2) % 5) *
+					((b + 1) * (t + 2) % 5) / 5.0;
+			cov[a * k + b] = cov[b * k + a] = sum;
+		}
+	for (int i = 0; i < count * d; i++)
+	{
+		ca[i] = UnitNormal(&seed);
+		cb[i] = UnitNormal(&seed);
+		z[i] = ca[i] - cb[i];
+	}
+	for (int j = 0; j < count; j++)
+	{
+		taken[j] = 0;
+		for (int a = 0; a < k; a++)
+		{
+			v[j * k + a] = 0.0;
+			for (int t = 0; t < d; t++)
+				v[j * k + a] += base[a * d + t] * z[j * d + t];
+		}
+	}
+	UnitCheck(PrmNextQuestions(count, d, k, ca, cb, base, coef, cov, nq,
+							   order, info, work) == PRM_OK,
+			  "questions are chosen from two candidate matrices");
+
+	memcpy(c, cov, sizeof(c));
+	for (int n = 0; n < nq; n++)
+	{
+		int			best = -1;
+		double		bestscore = -1.0,
+					sbest = 0.0,
+					u[k];
+
+		for (int j = 0; j < count; j++)
+		{
+			double		m = 0.0,
+						q = 0.0,
+						p,
+						score;
+
+			if (taken[j])
+				continue;
+			for (int a = 0; a < k; a++)
+			{
+				m += coef[a] * v[j * k + a];
+				for (int b = 0; b < k; b++)
+					q += v[j * k + a] * c[a * k + b] * v[j * k + b];
+			}
+			p = 1.0 / (1.0 + exp(-m));
+			score = p * (1.0 - p) * q;
+			if (score > bestscore)
+			{
+				bestscore = score;
+				best = j;
+				sbest = p * (1.0 - p);
+			}
+		}
+		same &= order[n] == best;
+		worst = fmax(worst, fabs(info[n] - bestscore) / bestscore);
+		taken[best] = 1;
+		for (int a = 0; a < k; a++)
+		{
+			u[a] = 0.0;
+			for (int b = 0; b < k; b++)
+				u[a] += c[a * k + b] * v[best * k + b];
+		}
+		for (int a = 0; a < k; a++)
+			for (int b = 0; b < k; b++)
+				c[a * k + b] -= sbest / (1.0 + bestscore) * u[a] * u[b];
+	}
+	UnitCheck(same && worst < 1e-10,
+			  "every pick and its information equal the brute force "
+			  "(largest relative difference %.1e)", worst);
+
+	UnitCheck(PrmNextQuestions(count, d, k, z, NULL, base, coef, cov, nq,
+							   order2, info2, work) == PRM_OK &&
+			  memcmp(order, order2, sizeof(order)) == 0,
+			  "differences given as one matrix pick the same questions");
+	cb[5 * d + 3] = NAN;
+	UnitCheck(PrmNextQuestions(count, d, k, ca, cb, base, coef, cov, 0,
+							   order2, info2, work) == PRM_BAD_INPUT,
+			  "a NaN among the candidates is refused, even for no pick");
+	ca[0] = INFINITY;
+	cb[5 * d + 3] = 0.0;
+	UnitCheck(PrmNextQuestions(count, d, k, ca, cb, base, coef, cov, 1,
+							   order2, info2, work) == PRM_BAD_INPUT,
+			  "an Infinity among the candidates is refused");
+	free(ca);
+	free(cb);
+	free(z);
+	free(v);
+	free(work);
+}
 
 /*
  * Chosen questions teach more than random ones: over many simulated new
@@ -386,8 +522,8 @@ TestActiveBeatsRandom(void)
 			memcpy(coef, mu, sizeof(coef));
 			memcpy(cov, prior_cov, sizeof(cov));
 			if (mode == 0)
-				PrmNextQuestions(pool, d, k, cand, base, coef, cov, nq, order,
-								 info, qw);
+				PrmNextQuestions(pool, d, k, cand, NULL, base, coef, cov, nq,
+								 order, info, qw);
 			else
 				for (int q = 0; q < nq; q++)
 					order[q] = (int) (UnitUniform(&seed) * pool);
@@ -442,5 +578,6 @@ TestFactor(void)
 	TestLocked();
 	TestOneFactor();
 	TestQuestions();
+	TestQuestionsBruteForce();
 	TestActiveBeatsRandom();
 }

@@ -92,8 +92,8 @@ Onboard(FuzzInput *in, const PrmFactorProblem *prob, const double *base,
 		cand[i] = FuzzValue(in);
 	work = malloc(PrmQuestionsWorkspaceSize(count, k));
 	FUZZ_ASSERT(work != NULL, "allocation");
-	st = PrmNextQuestions(count, d, k, cand, base, coef, cov, nq, order, info,
-						  work);
+	st = PrmNextQuestions(count, d, k, cand, NULL, base, coef, cov, nq, order,
+						  info, work);
 	free(work);
 	if (nq < 0 || nq > count)
 		FUZZ_ASSERT(st == PRM_BAD_INPUT, "a bad question count was accepted");

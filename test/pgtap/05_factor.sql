@@ -4,7 +4,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pluralrm;
 BEGIN;
-SELECT plan(20);
+SELECT plan(23);
 
 -- 300 users with true coefficients c_u ~ N((1.5, 0), 1.5^2 I) on the base
 -- rewards e1, e2 of a 6-dimensional space; 50 comparisons each, of which
@@ -128,6 +128,12 @@ SELECT throws_ok($$SELECT * FROM pluralrm.next_questions('f40', 'x', (SELECT ca 
                  '22023', NULL, 'more questions than candidates: 22023');
 SELECT throws_ok($$SELECT * FROM pluralrm.next_questions('f40', 'x', '{}'::float8[], '{}'::float8[], 1)$$,
                  '22000', NULL, 'an empty candidate set: 22000');
+SELECT throws_ok($$SELECT * FROM pluralrm.next_questions('f40', 'x', (SELECT ca[1:39] || ARRAY[ARRAY[1, 2, 'NaN', 4, 5, 6]]::float8[] FROM cand), (SELECT cb FROM cand), 1)$$,
+                 '22000', 'candidates_a must not contain NaN or Infinity', 'a NaN in candidates_a: 22000, named');
+SELECT throws_ok($$SELECT * FROM pluralrm.next_questions('f40', 'x', (SELECT ca FROM cand), (SELECT ARRAY[ARRAY[1, 2, 3, 4, 5, '-Infinity']]::float8[] || cb[2:40] FROM cand), 0)$$,
+                 '22000', 'candidates_b must not contain NaN or Infinity', 'an Infinity in candidates_b, even for 0 picks: 22000, named');
+SELECT throws_ok($$SELECT * FROM pluralrm.next_questions('f40', 'x', (SELECT array_fill(1e300::float8, ARRAY[2, 6]) FROM cand), (SELECT array_fill(-1e300::float8, ARRAY[2, 6]) FROM cand), 1)$$,
+                 '22003', NULL, 'features too large to represent: 22003');
 UPDATE pluralrm.model_priors SET covariance = ARRAY[[1.0, 2.0], [2.0, 1.0]]
  WHERE model_id = (SELECT model_id FROM pluralrm.model_list WHERE name = 'f10');
 SELECT throws_ok($$SELECT pluralrm.fit_user('f10', chosen, rejected) FROM c WHERE user_id = 3$$,
