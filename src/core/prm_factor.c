@@ -14,10 +14,10 @@ extern void dsyev_(const char *jobz, const char *uplo, const int *n,
 				   double *a, const int *lda, double *w, double *work,
 				   const int *lwork, int *info);
 
-/* Rows per block of a pass over the difference vectors */
-#define FAC_BLOCK_ROWS 256
-
-/* Rows per dsyrk call when forming a Hessian of B */
+/*
+ * Rows per block of a pass over the difference vectors, and per dsyrk call
+ * when forming a Hessian of B
+ */
 #define SYRK_ROWS 2048
 
 /* Newton iterations and tolerance of one user's posterior mode */
@@ -60,6 +60,7 @@ typedef struct FacWork
 	double	   *cz;				/* curvature sample rows, when copied */
 	double	   *cw;
 	int32_t    *cu;
+	double	   *csw;			/* c_n: sqrt(a s (1 - s)) of sampled rows */
 	int64_t		c_n;
 	const double *c_z;
 	const double *c_w;
@@ -336,6 +337,7 @@ FacWorkLayout(const PrmFactorProblem *p, char *base, FacWork *w)
 	TAKE(cprev, double, (size_t) p->users * k);
 	TAKE(bprev, double, (size_t) k * d);
 	TAKE(wtmp, double, (size_t) 2 * d);
+	TAKE(csw, double, c_n);
 	if (c_n < p->n)
 	{
 		TAKE(cz, double, (size_t) c_n * d);
@@ -369,21 +371,19 @@ PrmFactorWorkspaceSize(const PrmFactorProblem *prob)
 	return FacWorkLayout(prob, NULL, &w);
 }
 
-/* Features of every row at B: out = Z B^T (n x k) */
+/* Features of every row at B: out = Z B^T (n x k), a block at a time */
 static void
 Features(const PrmFactorProblem *p, const double *b, double *out)
 {
-	for (int64_t start = 0; start < p->n; start += FAC_BLOCK_ROWS)
+	for (int64_t start = 0; start < p->n; start += SYRK_ROWS)
 	{
-		int			nb = (int) (p->n - start < FAC_BLOCK_ROWS ?
-								p->n - start : FAC_BLOCK_ROWS);
+		int			nb = (int) (p->n - start < SYRK_ROWS ?
+								p->n - start : SYRK_ROWS);
 
-		if ((start / FAC_BLOCK_ROWS) % 64 == 0)
-			PrmCheckInterrupts();
-		for (int c = 0; c < p->k; c++)
-			cblas_dgemv(CblasRowMajor, CblasNoTrans, nb, p->d, 1.0,
-						p->z + start * p->d, p->d, b + (size_t) c * p->d, 1,
-						0.0, out + (size_t) start * p->k + c, p->k);
+		PrmCheckInterrupts();
+		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, p->k, p->d,
+					1.0, p->z + start * p->d, p->d, b, p->d, 0.0,
+					out + start * p->k, p->k);
 	}
 }
 
@@ -613,13 +613,12 @@ BaseStep(const PrmFactorProblem *p, FacWork *wk, double *b,
 
 	/* gradient: sum_i a_i (sigmoid(m_i) - 1) c_u z_i' + l2 B */
 	memset(wk->grad, 0, sizeof(double) * (size_t) k * d);
-	for (int64_t start = 0; start < p->n; start += FAC_BLOCK_ROWS)
+	for (int64_t start = 0; start < p->n; start += SYRK_ROWS)
 	{
-		int			nb = (int) (p->n - start < FAC_BLOCK_ROWS ?
-								p->n - start : FAC_BLOCK_ROWS);
+		int			nb = (int) (p->n - start < SYRK_ROWS ?
+								p->n - start : SYRK_ROWS);
 
-		if ((start / FAC_BLOCK_ROWS) % 64 == 0)
-			PrmCheckInterrupts();
+		PrmCheckInterrupts();
 		for (int i = 0; i < nb; i++)
 		{
 			int64_t		row = start + i;
@@ -631,12 +630,38 @@ BaseStep(const PrmFactorProblem *p, FacWork *wk, double *b,
 			for (int c = 0; c < k; c++)
 				wk->rblock[(size_t) i * k + c] = r * cu[c];
 		}
-		for (int c = 0; c < k; c++)
-			cblas_dgemv(CblasRowMajor, CblasTrans, nb, d, 1.0,
-						p->z + start * d, d, wk->rblock + c, k, 1.0,
-						wk->grad + (size_t) c * d, 1);
+		/* grad += R' Z over the block, R the nb x k residuals r c_u */
+		cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, d, nb, 1.0,
+					wk->rblock, k, p->z + start * d, d, 1.0, wk->grad, d);
 	}
 	cblas_daxpy(k * d, p->l2, b, 1, wk->grad, 1);
+
+	/* every sampled row's sqrt(a s (1 - s)), from its features at B */
+	for (int64_t start = 0; start < wk->c_n; start += SYRK_ROWS)
+	{
+		int			nb = (int) (wk->c_n - start < SYRK_ROWS ?
+								wk->c_n - start : SYRK_ROWS);
+		const double *vb = wk->v + start * k;
+
+		PrmCheckInterrupts();
+		if (wk->c_z != p->z)
+		{
+			/* a sample: its rows' features are not in wk->v */
+			cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, k, d,
+						1.0, wk->c_z + start * d, d, b, d, 0.0, wk->rblock,
+						k);
+			vb = wk->rblock;
+		}
+		for (int i = 0; i < nb; i++)
+		{
+			const double *cu = coef + (size_t) wk->c_u[start + i] * k;
+			double		a = wk->c_w ? wk->c_w[start + i] : 1.0;
+			double		s = PrmSigmoid(cblas_ddot(k, vb + (size_t) i * k, 1,
+												  cu, 1));
+
+			wk->csw[start + i] = sqrt(a * s * (1.0 - s));
+		}
+	}
 
 	/* block c of the Hessian: sum a s (1 - s) c_uc^2 z z' + l2 I */
 	for (int c = 0; c < k; c++)
@@ -655,17 +680,9 @@ BaseStep(const PrmFactorProblem *p, FacWork *wk, double *b,
 			PrmCheckInterrupts();
 			for (int i = 0; i < nb; i++)
 			{
-				const double *cu = coef + (size_t) wk->c_u[start + i] * k;
-				double		a = wk->c_w ? wk->c_w[start + i] : 1.0;
-				double		m = 0.0;
-				double		s,
-							sc;
+				double		sc = fabs(coef[(size_t) wk->c_u[start + i] * k +
+										   c]) * wk->csw[start + i];
 
-				for (int e = 0; e < k; e++)
-					m += cu[e] * cblas_ddot(d, zb + (size_t) i * d, 1,
-											b + (size_t) e * d, 1);
-				s = PrmSigmoid(m);
-				sc = fabs(cu[c]) * sqrt(a * s * (1.0 - s));
 				for (int j = 0; j < d; j++)
 					wk->blk[(size_t) i * d + j] = sc * zb[(size_t) i * d + j];
 			}
