@@ -133,6 +133,33 @@ ALTER TABLE pluralrm.model_versions ADD COLUMN items text[];
 COMMENT ON COLUMN pluralrm.model_versions.items IS
 'For an item model, the item ids (text form) behind the d columns of base_rewards: item_embedding gives item items[i] the one-hot vector e_i; NULL for models over embeddings';
 
+-- The checks before saving an item fit: it exists and it converged (or the
+-- caller accepts that it did not)
+CREATE FUNCTION pluralrm.item_fit_savable(name text, missing boolean,
+                                          converged boolean,
+                                          allow_unconverged boolean,
+                                          aggregate text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF missing IS NOT false THEN
+        RAISE EXCEPTION 'cannot save a NULL model'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = format('%s returns NULL when it saw no comparisons.',
+                                aggregate);
+    END IF;
+    IF NOT converged AND NOT allow_unconverged THEN
+        RAISE EXCEPTION 'model "%" did not converge', name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass allow_unconverged => true to save it anyway.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION pluralrm.item_fit_savable(text, boolean, boolean, boolean, text) IS
+'Internal to save_model for item fits: raises unless the fit exists and converged or allow_unconverged is set';
+
 CREATE FUNCTION pluralrm.save_model(name text, model pluralrm.items_model,
                                     allow_unconverged boolean DEFAULT false)
 RETURNS integer
@@ -143,16 +170,9 @@ AS $$
 DECLARE
     v integer;
 BEGIN
-    IF model IS NULL OR model.strength IS NULL THEN
-        RAISE EXCEPTION 'cannot save a NULL model'
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'btl_items returns NULL when it saw no comparisons.';
-    END IF;
-    IF NOT model.converged AND NOT allow_unconverged THEN
-        RAISE EXCEPTION 'model "%" did not converge', name
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Pass allow_unconverged => true to save it anyway.';
-    END IF;
+    PERFORM pluralrm.item_fit_savable(name, model.strength IS NULL,
+                                      model.converged, allow_unconverged,
+                                      'btl_items');
     v := pluralrm.save_version(
         name, 'btl', 1, model.items, ARRAY[model.strength],
         ARRAY[1.0::float8], model.comparisons,
@@ -183,16 +203,9 @@ DECLARE
     v integer;
     mid bigint;
 BEGIN
-    IF model IS NULL OR model.strengths IS NULL THEN
-        RAISE EXCEPTION 'cannot save a NULL model'
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'btl_item_classes returns NULL when it saw no comparisons.';
-    END IF;
-    IF NOT model.converged AND NOT allow_unconverged THEN
-        RAISE EXCEPTION 'model "%" did not converge', name
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Pass allow_unconverged => true to save it anyway.';
-    END IF;
+    PERFORM pluralrm.item_fit_savable(name, model.strengths IS NULL,
+                                      model.converged, allow_unconverged,
+                                      'btl_item_classes');
     v := pluralrm.save_version(
         name, 'mixture', model.k, model.items, model.strengths, model.mixing,
         model.comparisons,

@@ -30,7 +30,7 @@ SELECT copy, rater + 1000 * copy AS rater, i AS item_a, j AS item_b, rep,
 ANALYZE prm_tap_ic;
 
 BEGIN;
-SELECT plan(55);
+SELECT plan(59);
 
 CREATE TEMP TABLE c AS SELECT * FROM prm_tap_ic WHERE copy = 0;
 CREATE TEMP TABLE fit AS
@@ -306,6 +306,24 @@ SELECT is(pluralrm.save_model('prm_tap_ic_single',
 SELECT ok((SELECT abs(pluralrm.item_score('prm_tap_ic_single', 1, 2) - (m).strength[2]) < 1e-12
              FROM (SELECT pluralrm.btl_items(item_a, item_b, outcome) AS m FROM c) b),
           'a stored btl_items fit serves its strengths');
+SELECT throws_ok($$SELECT pluralrm.save_model('prm_tap_ic_none', (SELECT pluralrm.btl_items(item_a, item_b, outcome) FROM c WHERE false))$$,
+                 '22004', 'cannot save a NULL model', 'saving a btl_items fit of no rows: 22004');
+SELECT throws_ok($$SELECT pluralrm.save_model('prm_tap_ic_none', (SELECT pluralrm.btl_item_classes(item_a, item_b, outcome, rater, 2) FROM c WHERE false))$$,
+                 '22004', 'cannot save a NULL model', 'saving a btl_item_classes fit of no rows: 22004');
+CREATE FUNCTION pg_temp.save_unconverged(allow boolean) RETURNS integer
+LANGUAGE plpgsql AS $f$
+DECLARE
+    m pluralrm.item_classes_model := (SELECT f.m FROM fit f);
+BEGIN
+    m.converged := false;
+    RETURN pluralrm.save_model('prm_tap_ic_unconv', m, allow);
+END
+$f$;
+SELECT throws_ok($$SELECT pg_temp.save_unconverged(false)$$,
+                 '22023', 'model "prm_tap_ic_unconv" did not converge',
+                 'an unconverged btl_item_classes fit is refused: 22023');
+SELECT is(pg_temp.save_unconverged(true), 1,
+          'allow_unconverged => true saves it');
 
 -- the erasure report on items: both models fitted without the third
 -- repetition, which is held out
