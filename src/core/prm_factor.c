@@ -24,6 +24,9 @@ extern void dsyev_(const char *jobz, const char *uplo, const int *n,
 #define USER_MAX_ITER 50
 #define USER_TOL 1e-10
 
+/* Largest step of the extrapolation between rounds, in rounds */
+#define SQUAREM_MAX_STEP 64.0
+
 /* Relative change of the users' rewards below which a fit has converged */
 #define REWARD_TOL 1e-4
 
@@ -72,6 +75,8 @@ typedef struct FacWork
 	double	   *cprev;			/* users x k coefficients of the last round */
 	double	   *bprev;			/* k x d B of the last round */
 	double	   *wtmp;			/* d */
+	double	   *theta;			/* 4 x (k d + k + k k): the last three
+								 * rounds' (B, mu, Sigma) and a spare */
 	int			lwork_n;
 	int64_t		max_rows;		/* rows of the largest user */
 } FacWork;
@@ -299,6 +304,69 @@ MaxUserRows(const PrmFactorProblem *p, int64_t *count)
 	return most;
 }
 
+/* Values in the state (B, mu, Sigma) of a round */
+static size_t
+ThetaSize(int k, int d)
+{
+	return (size_t) k * d + k + (size_t) k * k;
+}
+
+/* Copy (B, mu, Sigma) into one vector, or back (unpack true) */
+static void
+ThetaCopy(int k, int d, double *theta, double *base, double *mu,
+		  double *sigma, int unpack)
+{
+	double	   *parts[3] = {base, mu, sigma};
+	size_t		sizes[3] = {(size_t) k * d, (size_t) k, (size_t) k * k};
+
+	for (int i = 0; i < 3; i++)
+	{
+		if (unpack)
+			memcpy(parts[i], theta, sizeof(double) * sizes[i]);
+		else
+			memcpy(theta, parts[i], sizeof(double) * sizes[i]);
+		theta += sizes[i];
+	}
+}
+
+/*
+ * SQUAREM's step (Varadhan and Roland, 2008) from three successive states
+ * t0, t1, t2: out = t0 - 2 a r + a^2 v with r = t1 - t0, v = t2 - 2 t1 +
+ * t0 and a = -|r| / |v|, at most SQUAREM_MAX_STEP in size. Returns 0 when
+ * the step would not go beyond t2 (a = -1 gives t2 itself).
+ */
+static int
+Extrapolate(size_t m, const double *t0, const double *t1, const double *t2,
+			double *out)
+{
+	double		rr = 0.0,
+				vv = 0.0,
+				a;
+
+	for (size_t i = 0; i < m; i++)
+	{
+		double		r = t1[i] - t0[i],
+					v = t2[i] - 2.0 * t1[i] + t0[i];
+
+		rr += r * r;
+		vv += v * v;
+	}
+	if (!(vv > 0) || !isfinite(rr) || !isfinite(vv))
+		return 0;
+	a = -sqrt(rr / vv);
+	if (!(a < -1.0))
+		return 0;
+	a = fmax(a, -SQUAREM_MAX_STEP);
+	for (size_t i = 0; i < m; i++)
+	{
+		double		r = t1[i] - t0[i],
+					v = t2[i] - 2.0 * t1[i] + t0[i];
+
+		out[i] = t0[i] - 2.0 * a * r + a * a * v;
+	}
+	return 1;
+}
+
 /* Lay out the workspace of the full fit; base NULL only sizes it */
 static size_t
 FacWorkLayout(const PrmFactorProblem *p, char *base, FacWork *w)
@@ -337,6 +405,7 @@ FacWorkLayout(const PrmFactorProblem *p, char *base, FacWork *w)
 	TAKE(cprev, double, (size_t) p->users * k);
 	TAKE(bprev, double, (size_t) k * d);
 	TAKE(wtmp, double, (size_t) 2 * d);
+	TAKE(theta, double, 4 * ThetaSize(k, d));
 	TAKE(csw, double, c_n);
 	if (c_n < p->n)
 	{
@@ -481,6 +550,9 @@ UserStep(const PrmFactorProblem *p, FacWork *wk, const double *mu,
 	return PRM_OK;
 }
 
+static PrmStatus FinishPrior(const PrmFactorProblem *p, FacWork *wk,
+							 double *sigma);
+
 /*
  * Empirical Bayes: mu and sigma from the users' posterior means and
  * covariances, then the prior precision.
@@ -511,6 +583,18 @@ PriorStep(const PrmFactorProblem *p, FacWork *wk, double *mu, double *sigma,
 					cov[(size_t) u * k * k + (size_t) a * k + b];
 	for (int a = 0; a < k * k; a++)
 		sigma[a] /= p->users;
+	return FinishPrior(p, wk, sigma);
+}
+
+/*
+ * Floor the variances of sigma and fix its locked rows and columns, then
+ * set the prior precision from it.
+ */
+static PrmStatus
+FinishPrior(const PrmFactorProblem *p, FacWork *wk, double *sigma)
+{
+	int			k = p->k;
+
 	{
 		double		mean_var = 0.0;
 		int			kf = 0;
@@ -775,6 +859,11 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 	int			max_iter = opt->max_iter > 0 ? opt->max_iter :
 		PRM_FACTOR_DEFAULT_MAX_ITER;
 	double		prev = -INFINITY;
+	int			calm = 0;		/* rounds in a row of a tiny change */
+	size_t		m = ThetaSize(k, prob->d);
+	int			hist = 0;		/* rounds stored in wk.theta since a jump */
+	int			trial = 0;		/* this round starts from a jump */
+	double		trial_ref = 0.0;	/* the objective the jump must beat */
 	double		obj = 0.0;
 	double		ll = 0.0;
 	PrmStatus	st;
@@ -874,12 +963,31 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 
 		/*
 		 * The objective is the Laplace approximation of the marginal
-		 * likelihood, which the empirical-Bayes update of the prior (with
-		 * the users' posterior covariances) climbs; it is evaluated under
-		 * the prior the user step used.
+		 * likelihood, evaluated under the prior the user step used. The
+		 * empirical-Bayes update of the prior climbs it; the step on B
+		 * climbs the joint likelihood of B and the coefficients instead,
+		 * so the objective can fall for some rounds.
 		 */
 		obj = ll + PriorTerm(prob, &wk, mu, coef) - 0.5 * logdet_post -
 			0.5 * prob->l2 * cblas_ddot(k * prob->d, base, 1, base, 1);
+		if (trial)
+		{
+			/* the extrapolated state lost: back to the last round's */
+			trial = 0;
+			if (!(obj >= trial_ref))
+			{
+				ThetaCopy(k, prob->d, wk.theta + 2 * m, base, mu, sigma, 1);
+				st = FinishPrior(prob, &wk, sigma);
+				if (st != PRM_OK)
+					return res->status = st;
+				Features(prob, base, wk.v);
+				st = UserStep(prob, &wk, mu, coef, cov, &ll, &logdet_post);
+				if (st != PRM_OK)
+					return res->status = st;
+				obj = ll + PriorTerm(prob, &wk, mu, coef) - 0.5 * logdet_post -
+					0.5 * prob->l2 * cblas_ddot(k * prob->d, base, 1, base, 1);
+			}
+		}
 		st = PriorStep(prob, &wk, mu, sigma, coef, cov);
 		if (st != PRM_OK)
 			return res->status = st;
@@ -887,7 +995,14 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 			return res->status = PRM_BAD_INPUT;
 		if (opt->trace)
 			opt->trace[it] = obj;
-		if (it > 0 && (fabs(obj - prev) <= tol * fmax(1.0, fabs(obj)) ||
+		/*
+		 * The objective need not rise every round (the step on B does not
+		 * see the posteriors' log-determinants), so a small change at one
+		 * round can be a turning point: it must stay small for two rounds.
+		 */
+		calm = it > 0 && fabs(obj - prev) <= tol * fmax(1.0, fabs(obj)) ?
+			calm + 1 : 0;
+		if (it > 0 && (calm >= 2 ||
 					   RewardChange(prob, &wk, base, coef) <= REWARD_TOL))
 		{
 			res->converged = 1;
@@ -899,6 +1014,43 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 		memcpy(wk.cprev, coef, sizeof(double) * (size_t) prob->users * k);
 		memcpy(wk.bprev, base, sizeof(double) * (size_t) k * prob->d);
 		BaseStep(prob, &wk, base, coef);
+
+		/*
+		 * Rounds crawl when users have few comparisons each (the blocks are
+		 * strongly coupled). Every third round, jump along the path of the
+		 * last three; the next round keeps the jump only if its objective
+		 * beats this round's.
+		 */
+		ThetaCopy(k, prob->d, wk.theta + hist * m, base, mu, sigma, 0);
+		if (!opt->plain && ++hist == 3)
+		{
+			hist = 0;
+			if (Extrapolate(m, wk.theta, wk.theta + m, wk.theta + 2 * m,
+							wk.theta + 3 * m))
+			{
+				ThetaCopy(k, prob->d, wk.theta + 3 * m, base, mu, sigma, 1);
+				NormalizeRows(prob, base);
+				for (int a = 0; a < k; a++)
+					for (int b = 0; b < a; b++)
+						sigma[(size_t) a * k + b] = sigma[(size_t) b * k + a] =
+							0.5 * (sigma[(size_t) a * k + b] +
+								   sigma[(size_t) b * k + a]);
+				if (FinishPrior(prob, &wk, sigma) == PRM_OK)
+				{
+					Features(prob, base, wk.v);
+					trial = 1;
+					trial_ref = obj;
+				}
+				else
+				{
+					ThetaCopy(k, prob->d, wk.theta + 2 * m, base, mu, sigma,
+							  1);
+					st = FinishPrior(prob, &wk, sigma);
+					if (st != PRM_OK)
+						return res->status = st;
+				}
+			}
+		}
 	}
 
 	/* the final posteriors under the final prior */

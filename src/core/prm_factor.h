@@ -4,20 +4,23 @@
  *	  coefficients per user, with a Gaussian population prior.
  *
  * User u's reward of a response x is c_u . (B x), with B a k x d matrix of
- * base rewards and c_u ~ N(mu, Sigma). The fit maximises the penalized
- * log-likelihood
+ * base rewards and c_u ~ N(mu, Sigma). The fit works by blocks on the
+ * Laplace approximation of the marginal likelihood
  *
  *	   sum_i a_i log sigmoid(c_u(i) . B z_i)
  *		 - 1/2 sum_u (c_u - mu)' P (c_u - mu) + users/2 log det P
- *		 - (l2 / 2) ||B||^2,	   P = prior_strength * Sigma^-1
+ *		 - 1/2 sum_u log det H_u - (l2 / 2) ||B||^2,
+ *	   P = prior_strength * Sigma^-1, H_u the posterior precision of c_u:
  *
- * by blocks: every user's c_u (a k-dimensional penalized logistic
+ * every user's c_u (the posterior mode, a k-dimensional penalized logistic
  * regression on the features v_i = B z_i, solved by Newton), then mu and
  * Sigma by empirical Bayes from the users' Laplace posteriors, then a
- * projected Newton step on B. The rows of B of unlocked components have
- * unit norm (their coefficients carry the scale); a locked component's
- * coefficient is 1 for every user and its row carries the scale. A new
- * user's posterior needs B and the prior only.
+ * projected Newton step on B that raises the joint likelihood of B and
+ * the modes (it ignores log det H_u, so the objective is not monotone).
+ * The rows of B of unlocked components have unit norm (their coefficients
+ * carry the scale); a locked component's coefficient is 1 for every user
+ * and its row carries the scale. A new user's posterior needs B and the
+ * prior only.
  */
 #ifndef PRM_FACTOR_H
 #define PRM_FACTOR_H
@@ -53,6 +56,8 @@ typedef struct PrmFactorOptions
 								 * mean and k x k covariance, or NULL for
 								 * N(0, I) (locked components: mean 1) */
 	const double *start_sigma;
+	int			plain;			/* no extrapolation between rounds (for
+								 * checking the accelerated fit) */
 } PrmFactorOptions;
 
 typedef struct PrmFactorResult
