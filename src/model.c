@@ -145,6 +145,28 @@ LoadUserCoefficients(PrmModel *model, int64 model_id, MemoryContext mcxt)
 	SPI_cursor_close(portal);
 }
 
+/*
+ * Run one of this file's fixed queries through a plan prepared once per
+ * backend and kept. PostgreSQL's plan cache replans it when what it reads
+ * changes; the caller is spared parsing and planning it on every call,
+ * most of the cost of loading a small model.
+ */
+static int
+ExecuteKept(SPIPlanPtr *plan, const char *query, int nargs, Oid *argtypes,
+			Datum *args)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(query, nargs, argtypes);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare a query of pluralrm: %s",
+				 SPI_result_code_string(SPI_result));
+		*plan = p;
+	}
+	return SPI_execute_plan(*plan, args, NULL, true, 1);
+}
+
 /* Read the population prior of a factor model version */
 static void
 LoadPrior(PrmModel *model, MemoryContext mcxt)
@@ -162,8 +184,9 @@ LoadPrior(PrmModel *model, MemoryContext mcxt)
 	bool	   *nulls;
 	int			count;
 
-	if (SPI_execute_with_args(query, 1, argtypes, args, NULL, true, 1) !=
-		SPI_OK_SELECT)
+	static SPIPlanPtr plan = NULL;
+
+	if (ExecuteKept(&plan, query, 1, argtypes, args) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the prior of model \"%s\"",
 			 model->name);
 	if (SPI_processed == 0)
@@ -235,6 +258,7 @@ PrmModelStoredUser(PrmModel *model, const char *user_id, double *coef,
 		"SELECT coefficients, covariance FROM pluralrm.user_coefficients "
 		"WHERE model_id OPERATOR(pg_catalog.=) $1 "
 		"AND user_id OPERATOR(pg_catalog.=) $2";
+	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		args[2] = {Int64GetDatum(model->model_id),
 	CStringGetTextDatum(user_id)};
@@ -246,8 +270,7 @@ PrmModelStoredUser(PrmModel *model, const char *user_id, double *coef,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(query, 2, argtypes, args, NULL, true, 1) !=
-		SPI_OK_SELECT)
+	if (ExecuteKept(&plan, query, 2, argtypes, args) != SPI_OK_SELECT)
 		elog(ERROR, "could not read user \"%s\" of model \"%s\"", user_id,
 			 model->name);
 	if (SPI_processed == 0)
@@ -287,6 +310,7 @@ ModelLoad(const char *name, MemoryContext mcxt, bool with_users,
 		"ON v.name OPERATOR(pg_catalog.=) m.name "
 		"AND v.version OPERATOR(pg_catalog.=) m.current_version "
 		"WHERE m.name OPERATOR(pg_catalog.=) $1";
+	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	PrmModel   *model;
@@ -299,8 +323,7 @@ ModelLoad(const char *name, MemoryContext mcxt, bool with_users,
 	args[0] = CStringGetTextDatum(name);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(query, 1, argtypes, args, NULL, true, 1) !=
-		SPI_OK_SELECT)
+	if (ExecuteKept(&plan, query, 1, argtypes, args) != SPI_OK_SELECT)
 		elog(ERROR, "could not read model \"%s\"", name);
 	if (SPI_processed == 0 && missing_ok)
 	{

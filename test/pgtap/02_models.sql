@@ -4,7 +4,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pluralrm;
 
 BEGIN;
-SELECT plan(20);
+SELECT plan(23);
 
 CREATE TEMP TABLE c AS
 SELECT i, i % 2 AS grp,
@@ -87,6 +87,22 @@ SELECT throws_ok($$SELECT pluralrm.reward_score('m2', 1, ARRAY[1.0, 2.0, 3.0])$$
 SELECT ok(pluralrm.drop_model('m2'), 'drop');
 SELECT is((SELECT count(*) FROM pluralrm.model_versions), 0::bigint,
           'drop removes every version');
+
+-- the model-loading queries keep their plans in the backend: a model read
+-- through them, then the extension dropped and created again in the same
+-- session, must be read afresh, not from the old tables
+SELECT pluralrm.save_model('again', (SELECT pluralrm.btl_fit(chosen, rejected) FROM c));
+SELECT ok(abs(pluralrm.reward_score('again', 1, ARRAY[1.0, 0, 0])
+              - (SELECT (pluralrm.btl_fit(chosen, rejected)).weights[1] FROM c)) < 1e-9,
+          'a model is served through the kept plans');
+DROP EXTENSION pluralrm;
+CREATE EXTENSION pluralrm;
+SELECT throws_ok($$SELECT pluralrm.reward_score('again', 1, ARRAY[1.0, 0, 0])$$, '42704',
+                 'model "again" does not exist', 'after the extension is created again the old model is gone');
+SELECT pluralrm.save_model('again', (SELECT pluralrm.btl_fit(chosen, rejected) FROM c WHERE grp = 0));
+SELECT ok(abs(pluralrm.reward_score('again', 1, ARRAY[1.0, 0, 0])
+              - (SELECT (pluralrm.btl_fit(chosen, rejected)).weights[1] FROM c WHERE grp = 0)) < 1e-9,
+          'and a new model of that name is served from the new tables');
 
 SELECT * FROM finish();
 ROLLBACK;
