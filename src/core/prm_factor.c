@@ -79,6 +79,7 @@ typedef struct FacWork
 								 * rounds' (B, mu, Sigma) and a spare */
 	int			lwork_n;
 	int64_t		max_rows;		/* rows of the largest user */
+	double		step;			/* the step on B accepted last round */
 } FacWork;
 
 /* Invert a symmetric positive definite k x k matrix in place */
@@ -692,7 +693,13 @@ BaseStep(const PrmFactorProblem *p, FacWork *wk, double *b,
 	double		scale = (double) p->n / (double) wk->c_n;
 	double		slope = 0.0;
 	double		fold = BObjective(p, wk->v, coef, b);
-	double		alpha = 1.0;
+	/*
+	 * The block-diagonal Hessian misses the coupling between base rewards,
+	 * so the accepted step is often well below 1 and about the same from
+	 * one round to the next: start at twice the last one, which spares
+	 * the passes of the halvings that would only get back there.
+	 */
+	double		alpha = fmin(1.0, 2.0 * wk->step);
 	int			one = 1;
 
 	/* gradient: sum_i a_i (sigmoid(m_i) - 1) c_u z_i' + l2 B */
@@ -808,11 +815,13 @@ BaseStep(const PrmFactorProblem *p, FacWork *wk, double *b,
 
 			wk->v = wk->vnew;
 			wk->vnew = t;
+			wk->step = alpha;
 			return;
 		}
 	}
 	/* no decrease found: keep B */
 	memcpy(b, wk->bold, sizeof(double) * (size_t) k * d);
+	wk->step = 1.0;
 }
 
 /*
@@ -876,6 +885,7 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 		return res->status = PRM_BAD_INPUT;
 
 	FacWorkLayout(prob, (char *) work, &wk);
+	wk.step = 1.0;
 
 	/* rows grouped by user */
 	for (int32_t u = 0; u < prob->users; u++)
