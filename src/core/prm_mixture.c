@@ -29,6 +29,13 @@
 /* Tolerance of the full M-step solves that start a run */
 #define MSTEP_TOL 1e-6
 
+/*
+ * Newton iterations of the M-step that turns a k-means++ start into
+ * components: a start only needs to point EM at the right optimum, and the
+ * restart's EM refines it anyway
+ */
+#define START_MSTEP_MAX_ITER 2
+
 /* Armijo constant, rounding allowance and most halvings of a Newton M-step */
 #define ARMIJO_C 1e-4
 #define ROUNDING_REL 1e-12
@@ -837,7 +844,7 @@ KMeansStart(const PrmMixtureProblem *p, MixWork *wk, uint64_t seed,
 		for (int c = 0; c < k; c++)
 			gamma[(size_t) u * k + c] = wk->assign[u] == c ? 1.0 : 0.0;
 	memset(w, 0, sizeof(double) * (size_t) k * d);
-	return MStep(p, wk, w, pi, gamma, MSTEP_TOL, PRM_BTL_DEFAULT_MAX_ITER);
+	return MStep(p, wk, w, pi, gamma, MSTEP_TOL, START_MSTEP_MAX_ITER);
 }
 
 /* Order components by decreasing key (which is reordered with them) */
