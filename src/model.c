@@ -174,6 +174,7 @@ LoadPrior(PrmModel *model, MemoryContext mcxt)
 	static const char *query =
 		"SELECT covariance, strength, locked FROM pluralrm.model_priors "
 		"WHERE model_id OPERATOR(pg_catalog.=) $1";
+	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(model->model_id)};
 	bool		isnull[3];
@@ -183,8 +184,6 @@ LoadPrior(PrmModel *model, MemoryContext mcxt)
 	Datum	   *elems;
 	bool	   *nulls;
 	int			count;
-
-	static SPIPlanPtr plan = NULL;
 
 	if (ExecuteKept(&plan, query, 1, argtypes, args) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the prior of model \"%s\"",

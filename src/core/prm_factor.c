@@ -588,14 +588,18 @@ PriorStep(const PrmFactorProblem *p, FacWork *wk, double *mu, double *sigma,
 }
 
 /*
- * Floor the variances of sigma and fix its locked rows and columns, then
- * set the prior precision from it.
+ * Symmetrize sigma, floor its variances and fix its locked rows and
+ * columns, then set the prior precision from it.
  */
 static PrmStatus
 FinishPrior(const PrmFactorProblem *p, FacWork *wk, double *sigma)
 {
 	int			k = p->k;
 
+	for (int a = 0; a < k; a++)
+		for (int b = 0; b < a; b++)
+			sigma[(size_t) a * k + b] = sigma[(size_t) b * k + a] =
+				0.5 * (sigma[(size_t) a * k + b] + sigma[(size_t) b * k + a]);
 	{
 		double		mean_var = 0.0;
 		int			kf = 0;
@@ -825,6 +829,33 @@ BaseStep(const PrmFactorProblem *p, FacWork *wk, double *b,
 }
 
 /*
+ * The objective of a round: the Laplace approximation of the marginal
+ * likelihood from the user step's log-likelihood and posteriors, under the
+ * prior that step used.
+ */
+static double
+RoundObjective(const PrmFactorProblem *p, FacWork *wk, const double *base,
+			   const double *mu, const double *coef, double loglik,
+			   double logdet_post)
+{
+	return loglik + PriorTerm(p, wk, mu, coef) - 0.5 * logdet_post -
+		0.5 * p->l2 * cblas_ddot(p->k * p->d, base, 1, base, 1);
+}
+
+/*
+ * Go back from an extrapolated state to the last round's, the third of the
+ * states kept in wk->theta, with its prior precision.
+ */
+static PrmStatus
+BackToLastRound(const PrmFactorProblem *p, FacWork *wk, double *base,
+				double *mu, double *sigma)
+{
+	ThetaCopy(p->k, p->d, wk->theta + 2 * ThetaSize(p->k, p->d), base, mu,
+			  sigma, 1);
+	return FinishPrior(p, wk, sigma);
+}
+
+/*
  * Relative change of the users' weight vectors B' c_u since the last
  * round: the rewards the model serves, which settle long before B and the
  * coefficients stop trading rotations along flat directions.
@@ -978,26 +1009,21 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 		 * climbs the joint likelihood of B and the coefficients instead,
 		 * so the objective can fall for some rounds.
 		 */
-		obj = ll + PriorTerm(prob, &wk, mu, coef) - 0.5 * logdet_post -
-			0.5 * prob->l2 * cblas_ddot(k * prob->d, base, 1, base, 1);
-		if (trial)
+		obj = RoundObjective(prob, &wk, base, mu, coef, ll, logdet_post);
+		if (trial && !(obj >= trial_ref))
 		{
 			/* the extrapolated state lost: back to the last round's */
-			trial = 0;
-			if (!(obj >= trial_ref))
+			st = BackToLastRound(prob, &wk, base, mu, sigma);
+			if (st == PRM_OK)
 			{
-				ThetaCopy(k, prob->d, wk.theta + 2 * m, base, mu, sigma, 1);
-				st = FinishPrior(prob, &wk, sigma);
-				if (st != PRM_OK)
-					return res->status = st;
 				Features(prob, base, wk.v);
 				st = UserStep(prob, &wk, mu, coef, cov, &ll, &logdet_post);
-				if (st != PRM_OK)
-					return res->status = st;
-				obj = ll + PriorTerm(prob, &wk, mu, coef) - 0.5 * logdet_post -
-					0.5 * prob->l2 * cblas_ddot(k * prob->d, base, 1, base, 1);
 			}
+			if (st != PRM_OK)
+				return res->status = st;
+			obj = RoundObjective(prob, &wk, base, mu, coef, ll, logdet_post);
 		}
+		trial = 0;
 		st = PriorStep(prob, &wk, mu, sigma, coef, cov);
 		if (st != PRM_OK)
 			return res->status = st;
@@ -1031,36 +1057,25 @@ PrmFactorFit(const PrmFactorProblem *prob, const PrmFactorOptions *opt,
 		 * last three; the next round keeps the jump only if its objective
 		 * beats this round's.
 		 */
+		if (opt->plain)
+			continue;
 		ThetaCopy(k, prob->d, wk.theta + hist * m, base, mu, sigma, 0);
-		if (!opt->plain && ++hist == 3)
+		if (++hist < 3)
+			continue;
+		hist = 0;
+		if (!Extrapolate(m, wk.theta, wk.theta + m, wk.theta + 2 * m,
+						 wk.theta + 3 * m))
+			continue;
+		ThetaCopy(k, prob->d, wk.theta + 3 * m, base, mu, sigma, 1);
+		NormalizeRows(prob, base);
+		if (FinishPrior(prob, &wk, sigma) == PRM_OK)
 		{
-			hist = 0;
-			if (Extrapolate(m, wk.theta, wk.theta + m, wk.theta + 2 * m,
-							wk.theta + 3 * m))
-			{
-				ThetaCopy(k, prob->d, wk.theta + 3 * m, base, mu, sigma, 1);
-				NormalizeRows(prob, base);
-				for (int a = 0; a < k; a++)
-					for (int b = 0; b < a; b++)
-						sigma[(size_t) a * k + b] = sigma[(size_t) b * k + a] =
-							0.5 * (sigma[(size_t) a * k + b] +
-								   sigma[(size_t) b * k + a]);
-				if (FinishPrior(prob, &wk, sigma) == PRM_OK)
-				{
-					Features(prob, base, wk.v);
-					trial = 1;
-					trial_ref = obj;
-				}
-				else
-				{
-					ThetaCopy(k, prob->d, wk.theta + 2 * m, base, mu, sigma,
-							  1);
-					st = FinishPrior(prob, &wk, sigma);
-					if (st != PRM_OK)
-						return res->status = st;
-				}
-			}
+			Features(prob, base, wk.v);
+			trial = 1;
+			trial_ref = obj;
 		}
+		else if ((st = BackToLastRound(prob, &wk, base, mu, sigma)) != PRM_OK)
+			return res->status = st;
 	}
 
 	/* the final posteriors under the final prior */
