@@ -213,6 +213,8 @@ Pass(const PrmBtlProblem *prob, const double *w, BtlWork *wk, double *g0,
 {
 	int			d = prob->d;
 	double		pen = 0.0;
+	double		lprod = 1.0;
+	double		lsum = 0.0;
 
 	memset(res, 0, sizeof(*res));
 	memset(wk->g, 0, sizeof(double) * d);
@@ -236,9 +238,10 @@ Pass(const PrmBtlProblem *prob, const double *w, BtlWork *wk, double *g0,
 			double		a = RowWeight(prob, start + i);
 			double		m = wk->mb[i];
 			double		e = exp(-fabs(m));
+			double		q = 1.0 / (1.0 + e);
 
-			/* softplus(-m) and sigmoid(-m) share exp(-|m|) */
-			res->f += a * ((m < 0 ? -m : 0.0) + log1p(e));
+			/* log sigmoid(m) and sigmoid(-m) share exp(-|m|) */
+			PrmAddLogSigmoid(&lprod, &lsum, m, e, q, a);
 			res->weight_sum += a;
 			if (m > 0)
 				res->right += a;
@@ -251,7 +254,7 @@ Pass(const PrmBtlProblem *prob, const double *w, BtlWork *wk, double *g0,
 				if (fabs(m) > res->max_abs_margin)
 					res->max_abs_margin = fabs(m);
 			}
-			wk->rb[i] = -a * (m >= 0 ? e / (1.0 + e) : 1.0 / (1.0 + e));
+			wk->rb[i] = -a * (m >= 0 ? e * q : q);
 		}
 		cblas_dgemv(CblasRowMajor, CblasTrans, nb, d, 1.0, zb, d, wk->rb, 1,
 					1.0, wk->g, 1);
@@ -266,8 +269,8 @@ Pass(const PrmBtlProblem *prob, const double *w, BtlWork *wk, double *g0,
 
 	for (int j = 0; j < d; j++)
 		pen += w[j] * w[j];
-	res->loglik = -res->f;
-	res->f += 0.5 * prob->l2 * pen;
+	res->loglik = PrmLogSigmoidTotal(lprod, lsum);
+	res->f = -res->loglik + 0.5 * prob->l2 * pen;
 	cblas_daxpy(d, prob->l2, w, 1, wk->g, 1);
 }
 

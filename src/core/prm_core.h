@@ -10,6 +10,7 @@
 #ifndef PRM_CORE_H
 #define PRM_CORE_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,60 @@ double		PrmSoftplus(double x);
 
 /* Numerically stable logistic function 1 / (1 + exp(-x)) */
 double		PrmSigmoid(double x);
+
+/*
+ * Sums of a * log sigmoid(m) over many rows, kept as *sum + log(*prod) with
+ * *prod starting at 1 and *sum at 0: a row of weight 1 costs a
+ * multiplication instead of a logarithm, and the logarithm is taken when the
+ * product nears underflow and once at the end (PrmLogSigmoidTotal). The
+ * caller passes e = exp(-|m|) and q = 1 / (1 + e), which it needs anyway
+ * for the gradient; log sigmoid(m) is log q, plus m when m < 0.
+ *
+ * A factor close to 1 has lost the digits of log sigmoid(m) that matter, so
+ * margins with e below LOGSIG_SERIES_BELOW take the series of -log1p(e)
+ * (its first omitted term is below 1e-19 of the value). Weighted rows and
+ * factors too small to multiply take the logarithm of q: q is at least 1/2,
+ * and with the series taking the margins where q is within 2^-12 of 1, log
+ * q keeps all but about 12 bits; log1p would cost twice as much.
+ */
+#define LOGSIG_SERIES_BELOW 2.44140625e-4	/* 2^-12 */
+#define LOGSIG_TINY_FACTOR 1e-100
+#define LOGSIG_RENORMALIZE 1e-200
+
+static inline void
+PrmAddLogSigmoid(double *prod, double *sum, double m, double e, double q,
+				 double a)
+{
+	if (m >= 0 && e < LOGSIG_SERIES_BELOW)
+	{
+		*sum -= a * e * (1.0 - e * (1.0 / 2 - e * (1.0 / 3 -
+												   e * (1.0 / 4 - e / 5))));
+		return;
+	}
+	if (a == 1.0)
+	{
+		double		s = m >= 0 ? q : e * q;
+
+		if (s >= LOGSIG_TINY_FACTOR)
+		{
+			*prod *= s;
+			if (*prod < LOGSIG_RENORMALIZE)
+			{
+				*sum += log(*prod);
+				*prod = 1.0;
+			}
+			return;
+		}
+	}
+	*sum += a * ((m < 0 ? m : 0.0) + log(q));
+}
+
+/* The total of a sum kept by PrmAddLogSigmoid */
+static inline double
+PrmLogSigmoidTotal(double prod, double sum)
+{
+	return sum + log(prod);
+}
 
 /* Euclidean norm of a vector */
 double		PrmNorm2(const double *x, int n);

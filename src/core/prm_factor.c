@@ -123,16 +123,21 @@ UserObjective(int64_t n, int k, const double *v, const double *w,
 			  const double *mu, const double *prec, const double *c,
 			  double *m, double *loglik)
 {
-	double		f = 0.0;
+	double		f;
 	double		quad = 0.0;
+	double		prod = 1.0;
+	double		sum = 0.0;
 
 	for (int64_t i = 0; i < n; i++)
 	{
 		double		a = w ? w[i] : 1.0;
+		double		e;
 
 		m[i] = cblas_ddot(k, v + i * k, 1, c, 1);
-		f += a * PrmSoftplus(-m[i]);
+		e = exp(-fabs(m[i]));
+		PrmAddLogSigmoid(&prod, &sum, m[i], e, 1.0 / (1.0 + e), a);
 	}
+	f = -PrmLogSigmoidTotal(prod, sum);
 	if (loglik)
 		*loglik = -f;
 	for (int a = 0; a < k; a++)
@@ -462,7 +467,8 @@ static double
 BObjective(const PrmFactorProblem *p, const double *v, const double *coef,
 		   const double *b)
 {
-	double		f = 0.0;
+	double		prod = 1.0;
+	double		sum = 0.0;
 	double		ss = cblas_ddot(p->k * p->d, b, 1, b, 1);
 
 	for (int64_t i = 0; i < p->n; i++)
@@ -470,10 +476,11 @@ BObjective(const PrmFactorProblem *p, const double *v, const double *coef,
 		double		a = p->weight ? p->weight[i] : 1.0;
 		double		m = cblas_ddot(p->k, v + i * p->k, 1,
 								   coef + (size_t) p->user[i] * p->k, 1);
+		double		e = exp(-fabs(m));
 
-		f += a * PrmSoftplus(-m);
+		PrmAddLogSigmoid(&prod, &sum, m, e, 1.0 / (1.0 + e), a);
 	}
-	return f + 0.5 * p->l2 * ss;
+	return -PrmLogSigmoidTotal(prod, sum) + 0.5 * p->l2 * ss;
 }
 
 /* Starting B: the top k eigenvectors of the users' summed differences */

@@ -78,7 +78,8 @@ typedef struct MixWork
 	PrmMixtureProblem sample;	/* the restart problem */
 
 	/* the fused Newton M-step */
-	double	   *lsig;			/* n x k log sigmoid of every margin */
+	double	   *resid;			/* n x k sigmoid(margin) - 1 of every row */
+	double	   *lprod;			/* users x k products of sigmoids */
 	double	   *gamma_old;		/* users x k responsibilities of the step */
 	double	   *grad;			/* k x d gradients */
 	double	   *dir;			/* k x d Newton directions */
@@ -208,7 +209,8 @@ MixWorkLayout(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 		TAKE(s_map, int32_t, prob->users);
 	}
 	TAKE(btlwork, char, PrmBtlWorkspaceSize(&bp, PRM_METHOD_AUTO));
-	TAKE(lsig, double, (size_t) prob->n * k);
+	TAKE(resid, double, (size_t) prob->n * k);
+	TAKE(lprod, double, uk);
 	TAKE(gamma_old, double, uk);
 	TAKE(grad, double, (size_t) k * d);
 	TAKE(dir, double, (size_t) k * d);
@@ -321,10 +323,29 @@ Penalty(const PrmMixtureProblem *p, const double *w, int c)
 }
 
 /*
- * One pass at w: log sigmoid of every margin into lsig and each user's
- * log-likelihood under each component into logl. With judge not NULL, also
- * each component's M-step objective under those responsibilities into
- * wk->fnew.
+ * Each component's M-step objective under responsibilities gamma, into out,
+ * from the users' log-likelihoods logl: sum over users of gamma times logl
+ * is the sum over rows of the weighted log sigmoid.
+ */
+static void
+ComponentObjectives(const PrmMixtureProblem *p, const double *w,
+					const double *gamma, const double *logl, double *out)
+{
+	int			k = p->k;
+
+	memset(out, 0, sizeof(double) * k);
+	for (int32_t u = 0; u < p->users; u++)
+		for (int c = 0; c < k; c++)
+			out[c] -= gamma[(size_t) u * k + c] * logl[(size_t) u * k + c];
+	for (int c = 0; c < k; c++)
+		out[c] += Penalty(p, w, c);
+}
+
+/*
+ * One pass at w: the residual sigmoid(m) - 1 of every margin into resid and
+ * each user's log-likelihood under each component into logl. With judge not
+ * NULL, also each component's M-step objective under those
+ * responsibilities into wk->fnew.
  */
 static void
 MarginPass(const PrmMixtureProblem *p, MixWork *wk, const double *w,
@@ -332,14 +353,16 @@ MarginPass(const PrmMixtureProblem *p, MixWork *wk, const double *w,
 {
 	int			k = p->k;
 	int			d = p->d;
+	size_t		uk = (size_t) p->users * k;
 
-	memset(wk->logl, 0, sizeof(double) * (size_t) p->users * k);
-	memset(wk->fnew, 0, sizeof(double) * k);
+	memset(wk->logl, 0, sizeof(double) * uk);
+	for (size_t i = 0; i < uk; i++)
+		wk->lprod[i] = 1.0;
 	for (int64_t start = 0; start < p->n; start += MIX_BLOCK_ROWS)
 	{
 		int			nb = (int) (p->n - start < MIX_BLOCK_ROWS ?
 								p->n - start : MIX_BLOCK_ROWS);
-		double	   *lb = wk->lsig + (size_t) start * k;
+		double	   *rb = wk->resid + (size_t) start * k;
 
 		if ((start / MIX_BLOCK_ROWS) % 64 == 0)
 			PrmCheckInterrupts();
@@ -351,26 +374,28 @@ MarginPass(const PrmMixtureProblem *p, MixWork *wk, const double *w,
 		for (int c = 0; c < k; c++)
 			cblas_dgemv(CblasRowMajor, CblasNoTrans, nb, d, 1.0,
 						p->z + start * d, d, w + (size_t) c * d, 1, 0.0,
-						lb + c, k);
+						rb + c, k);
 		for (int i = 0; i < nb; i++)
 		{
 			double		a = p->weight ? p->weight[start + i] : 1.0;
-			int32_t		u = p->user[start + i];
-			double	   *lu = wk->logl + (size_t) u * k;
+			size_t		uc = (size_t) p->user[start + i] * k;
 
 			for (int c = 0; c < k; c++)
 			{
-				double		l = -PrmSoftplus(-lb[(size_t) i * k + c]);
+				double		m = rb[(size_t) i * k + c];
+				double		e = exp(-fabs(m));
+				double		q = 1.0 / (1.0 + e);
 
-				lb[(size_t) i * k + c] = l;
-				lu[c] += a * l;
-				if (judge)
-					wk->fnew[c] -= a * judge[(size_t) u * k + c] * l;
+				rb[(size_t) i * k + c] = m >= 0 ? -e * q : -q;
+				PrmAddLogSigmoid(&wk->lprod[uc + c], &wk->logl[uc + c], m,
+								 e, q, a);
 			}
 		}
 	}
-	for (int c = 0; c < k; c++)
-		wk->fnew[c] += Penalty(p, w, c);
+	for (size_t i = 0; i < uk; i++)
+		wk->logl[i] = PrmLogSigmoidTotal(wk->lprod[i], wk->logl[i]);
+	if (judge)
+		ComponentObjectives(p, w, judge, wk->logl, wk->fnew);
 }
 
 /*
@@ -420,26 +445,6 @@ EStep(const PrmMixtureProblem *p, MixWork *wk, const double *w,
 {
 	MarginPass(p, wk, w, NULL);
 	return Responsibilities(p, wk, w, pi, gamma, loglik);
-}
-
-/* Each component's M-step objective at the margins in lsig, into out */
-static void
-ComponentObjectives(const PrmMixtureProblem *p, MixWork *wk, const double *w,
-					const double *gamma, double *out)
-{
-	int			k = p->k;
-
-	memset(out, 0, sizeof(double) * k);
-	for (int64_t i = 0; i < p->n; i++)
-	{
-		double		a = p->weight ? p->weight[i] : 1.0;
-		const double *g = gamma + (size_t) p->user[i] * k;
-
-		for (int c = 0; c < k; c++)
-			out[c] -= a * g[c] * wk->lsig[(size_t) i * k + c];
-	}
-	for (int c = 0; c < k; c++)
-		out[c] += Penalty(p, w, c);
 }
 
 /* Form component c's Hessian at w from the curvature sample and factor it */
@@ -494,7 +499,7 @@ FactorHessian(const PrmMixtureProblem *p, MixWork *wk, const double *w,
 
 /*
  * Newton directions of every component's M-step objective at w: the
- * gradients from one pass over all rows (using the margins in lsig), the
+ * gradients from one pass over all rows (using the residuals in resid), the
  * Hessians from the curvature sample, formed again only when refresh is
  * set (a generalized M-step only needs descent, and EM's own rate, not the
  * M-step's, limits convergence).
@@ -519,11 +524,11 @@ NewtonDirections(const PrmMixtureProblem *p, MixWork *wk, const double *w,
 		{
 			double		a = p->weight ? p->weight[start + i] : 1.0;
 			const double *g = gamma + (size_t) p->user[start + i] * k;
-			const double *l = wk->lsig + (size_t) (start + i) * k;
+			const double *r = wk->resid + (size_t) (start + i) * k;
 
 			/* d/dw of -log sigmoid(m) is (sigmoid(m) - 1) z */
 			for (int c = 0; c < k; c++)
-				wk->rblock[(size_t) i * k + c] = a * g[c] * (exp(l[c]) - 1.0);
+				wk->rblock[(size_t) i * k + c] = a * g[c] * r[c];
 		}
 		for (int c = 0; c < k; c++)
 			cblas_dgemv(CblasRowMajor, CblasTrans, nb, d, 1.0,
@@ -602,7 +607,7 @@ MStep(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
 /*
  * One generalized M-step: mixing weights from gamma, then a Newton step for
  * every component at once, each halved until it lowers that component's
- * objective (within rounding). Leaves the margins at the new w in lsig and
+ * objective (within rounding). Leaves the pass at the new w in resid and
  * logl, ready for the next E-step.
  */
 static void
@@ -622,8 +627,8 @@ NewtonMStep(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
 		pi[c] = mass / p->users;
 	}
 
-	/* lsig holds the margins at w: the objectives and directions there */
-	ComponentObjectives(p, wk, w, gamma, wk->fold);
+	/* logl and resid hold the pass at w: objectives and directions there */
+	ComponentObjectives(p, w, gamma, wk->logl, wk->fold);
 	refresh = wk->chol_age == 0 || wk->chol_age >= HESSIAN_REUSE;
 	NewtonDirections(p, wk, w, gamma, refresh);
 	wk->chol_age = refresh ? 1 : wk->chol_age + 1;

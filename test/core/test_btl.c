@@ -342,9 +342,84 @@ TestSampledCurvature(void)
 	free(zrev);
 }
 
+/* log sigmoid(m) in long double, the reference of the products below */
+static long double
+RefLogSigmoid(double m)
+{
+	long double e = expl(-fabsl((long double) m));
+
+	return (m < 0 ? (long double) m : 0.0L) - log1pl(e);
+}
+
+/*
+ * PrmAddLogSigmoid keeps sums of log sigmoids as products: every branch
+ * (series near q = 1, products, renormalization, tiny factors, weights)
+ * against a long double sum, term by term and over many rows.
+ */
+static void
+TestLogSigmoidSums(void)
+{
+	const double margins[] = {0.0, 1e-12, -1e-12, 0.3, -0.3, 2.0, -2.0,
+		8.3, 8.4, -8.3, 20.0, 40.0, 700.0, -30.0, -230.0, -231.0, -700.0,
+	-800.0};
+	const double weights[] = {1.0, 0.37, 2.5};
+	int			nm = (int) (sizeof(margins) / sizeof(margins[0]));
+	double		worst_term = 0.0;
+	double		worst_sum = 0.0;
+	uint64_t	seed = 11;
+
+	for (int wi = 0; wi < 3; wi++)
+		for (int i = 0; i < nm; i++)
+		{
+			double		m = margins[i];
+			double		a = weights[wi];
+			double		e = exp(-fabs(m));
+			double		prod = 1.0,
+						sum = 0.0,
+						got;
+			long double ref = a * RefLogSigmoid(m);
+
+			PrmAddLogSigmoid(&prod, &sum, m, e, 1.0 / (1.0 + e), a);
+			got = PrmLogSigmoidTotal(prod, sum);
+			if (ref != 0.0L)
+				worst_term = fmax(worst_term,
+								  (double) fabsl((got - ref) / ref));
+			else if (got != 0.0)
+				worst_term = INFINITY;
+		}
+	UnitCheck(worst_term < 1e-12,
+			  "single log sigmoid terms match long double (%.1e)",
+			  worst_term);
+
+	/* 100,000 rows: products renormalize many times on the way */
+	for (int wi = 0; wi < 2; wi++)
+	{
+		double		prod = 1.0,
+					sum = 0.0,
+					got;
+		long double ref = 0.0L;
+
+		for (int i = 0; i < 100000; i++)
+		{
+			double		m = 12.0 * UnitNormal(&seed) - 3.0;
+			double		a = wi == 0 ? 1.0 : 0.5 + UnitUniform(&seed);
+			double		e = exp(-fabs(m));
+
+			PrmAddLogSigmoid(&prod, &sum, m, e, 1.0 / (1.0 + e), a);
+			ref += a * RefLogSigmoid(m);
+		}
+		got = PrmLogSigmoidTotal(prod, sum);
+		worst_sum = fmax(worst_sum, (double) fabsl((got - ref) / ref));
+	}
+	UnitCheck(worst_sum < 1e-13,
+			  "sums of 100,000 log sigmoids match long double (%.1e)",
+			  worst_sum);
+}
+
 void
 TestBtl(void)
 {
+	TestLogSigmoidSums();
 	TestClosedFormD1();
 	TestOptimality(5, 0.0, PRM_METHOD_NEWTON, "Newton");
 	TestOptimality(5, 1.0, PRM_METHOD_NEWTON_CG, "Newton-CG");
