@@ -34,7 +34,7 @@
  * components: a start only needs to point EM at the right optimum, and the
  * restart's EM refines it anyway
  */
-#define START_MSTEP_MAX_ITER 2
+#define START_MSTEPS 2
 
 /* Armijo constant, rounding allowance and most halvings of a Newton M-step */
 #define ARMIJO_C 1e-4
@@ -849,7 +849,12 @@ KMeansStart(const PrmMixtureProblem *p, MixWork *wk, uint64_t seed,
 		for (int c = 0; c < k; c++)
 			gamma[(size_t) u * k + c] = wk->assign[u] == c ? 1.0 : 0.0;
 	memset(w, 0, sizeof(double) * (size_t) k * d);
-	return MStep(p, wk, w, pi, gamma, MSTEP_TOL, START_MSTEP_MAX_ITER);
+	UseCurvatureSample(p, wk);
+	wk->chol_age = 0;
+	MarginPass(p, wk, w, NULL);
+	for (int s = 0; s < START_MSTEPS; s++)
+		NewtonMStep(p, wk, w, pi, gamma);
+	return PRM_OK;
 }
 
 /* Order components by decreasing key (which is reordered with them) */
