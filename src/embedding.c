@@ -91,6 +91,53 @@ PrmEmbeddingRead(ArrayType *a, int d, double *out, const char *what)
 						what)));
 }
 
+/*
+ * w . x for a checked embedding x of dimension d. Four running sums, so
+ * the products do not wait on one another (one sum would make every
+ * addition wait for the last, which at d = 64 costs more than reading the
+ * row). A non-finite input makes the result non-finite: callers check the
+ * result, not every element.
+ */
+double
+PrmEmbeddingDot(ArrayType *x, const double *w, int d)
+{
+	double		s0 = 0.0,
+				s1 = 0.0,
+				s2 = 0.0,
+				s3 = 0.0;
+	int			j = 0;
+
+	if (ARR_ELEMTYPE(x) == FLOAT8OID)
+	{
+		const double *v = (const double *) ARR_DATA_PTR(x);
+
+		for (; j + 4 <= d; j += 4)
+		{
+			s0 += w[j] * v[j];
+			s1 += w[j + 1] * v[j + 1];
+			s2 += w[j + 2] * v[j + 2];
+			s3 += w[j + 3] * v[j + 3];
+		}
+		for (; j < d; j++)
+			s0 += w[j] * v[j];
+	}
+	else
+	{
+		const float *v = (const float *) ARR_DATA_PTR(x);
+
+		for (; j + 4 <= d; j += 4)
+		{
+			s0 += w[j] * v[j];
+			s1 += w[j + 1] * v[j + 1];
+			s2 += w[j + 2] * v[j + 2];
+			s3 += w[j + 3] * v[j + 3];
+		}
+		for (; j < d; j++)
+			s0 += w[j] * v[j];
+	}
+	return (s0 + s1) + (s2 + s3);
+}
+
 PG_FUNCTION_INFO_V1(matrix_rows);
 
 /* matrix_rows(float8[]): the rows of a 2-D array as 1-D arrays, in order */

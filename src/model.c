@@ -470,15 +470,20 @@ PrmModelUserWeights(PrmModel *model, FunctionCallInfo fcinfo,
 	return w;
 }
 
-/* Find the model for this call in fn_extra, loading it on first use */
+/*
+ * Find the model named by the len bytes at name (not NUL-terminated) in
+ * fn_extra, loading it on first use: a row costs no copy of the name.
+ */
 static PrmModel *
-CachedModel(FunctionCallInfo fcinfo, const char *name)
+CachedModel(FunctionCallInfo fcinfo, const char *name, int len)
 {
 	PrmModel   *model = (PrmModel *) fcinfo->flinfo->fn_extra;
 
-	if (model == NULL || strcmp(model->name, name) != 0)
+	if (model == NULL || strncmp(model->name, name, len) != 0 ||
+		model->name[len] != '\0')
 	{
-		model = PrmModelLoad(name, fcinfo->flinfo->fn_mcxt, true);
+		model = PrmModelLoad(pnstrdup(name, len), fcinfo->flinfo->fn_mcxt,
+							 true);
 		fcinfo->flinfo->fn_extra = model;
 	}
 	return model;
@@ -491,35 +496,15 @@ ScoreResponse(PrmModel *model, FunctionCallInfo fcinfo, int user_argno,
 {
 	const double *w = PrmModelUserWeights(model, fcinfo, user_argno);
 	int			d = PrmEmbeddingDim(response, "response");
-	double		sum = 0.0;
-	double		pop = 0.0;
-	bool		blend = alpha > 0 && w != model->effective;
+	double		sum;
 
 	if (d != model->d)
 		PrmDimensionMismatch(model->d, d);
 
-	if (ARR_ELEMTYPE(response) == FLOAT8OID)
-	{
-		const double *x = (const double *) ARR_DATA_PTR(response);
-
-		for (int j = 0; j < d; j++)
-			sum += w[j] * x[j];
-		if (blend)
-			for (int j = 0; j < d; j++)
-				pop += model->effective[j] * x[j];
-	}
-	else
-	{
-		const float *x = (const float *) ARR_DATA_PTR(response);
-
-		for (int j = 0; j < d; j++)
-			sum += w[j] * x[j];
-		if (blend)
-			for (int j = 0; j < d; j++)
-				pop += model->effective[j] * x[j];
-	}
-	if (blend)
-		sum = (1.0 - alpha) * sum + alpha * pop;
+	sum = PrmEmbeddingDot(response, w, d);
+	if (alpha > 0 && w != model->effective)
+		sum = (1.0 - alpha) * sum +
+			alpha * PrmEmbeddingDot(response, model->effective, d);
 	if (!isfinite(sum))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -547,7 +532,8 @@ CheckBlend(double alpha)
 Datum
 reward_score(PG_FUNCTION_ARGS)
 {
-	PrmModel   *model = CachedModel(fcinfo, PrmDefaultModelName());
+	const char *name = PrmDefaultModelName();
+	PrmModel   *model = CachedModel(fcinfo, name, strlen(name));
 
 	PG_RETURN_FLOAT8(ScoreResponse(model, fcinfo, 0,
 								   PG_GETARG_ARRAYTYPE_P(1),
@@ -561,8 +547,9 @@ reward_score(PG_FUNCTION_ARGS)
 Datum
 reward_score_named(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	PrmModel   *model = CachedModel(fcinfo, name);
+	text	   *name = PG_GETARG_TEXT_PP(0);
+	PrmModel   *model = CachedModel(fcinfo, VARDATA_ANY(name),
+									VARSIZE_ANY_EXHDR(name));
 	double		alpha = PG_NARGS() > 3 ? CheckBlend(PG_GETARG_FLOAT8(3)) :
 		prm_consensus_blend;
 

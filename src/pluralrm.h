@@ -43,6 +43,9 @@ int			PrmEmbeddingDim(ArrayType *a, const char *what);
 void		PrmEmbeddingRead(ArrayType *a, int d, double *out,
 							 const char *what);
 
+/* w . x for a checked float8[] or real[] embedding x of dimension d */
+double		PrmEmbeddingDot(ArrayType *x, const double *w, int d);
+
 /* A float8[] of values: 1-D with rows values when cols is 0, else 2-D */
 Datum		PrmFloatArray(const double *values, int rows, int cols);
 

@@ -4,7 +4,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS pluralrm;
 
 BEGIN;
-SELECT plan(23);
+SELECT plan(26);
 
 CREATE TEMP TABLE c AS
 SELECT i, i % 2 AS grp,
@@ -38,6 +38,18 @@ SELECT ok((SELECT bool_and(pluralrm.reward_score(i::bigint, chosen) = pluralrm.r
              FROM c),
           'bigint, text and uuid user ids get the same single-BTL reward');
 
+-- a query that names a different model from row to row scores each row
+-- under its own model, also when one name is the start of the other
+SELECT is(pluralrm.save_model('mm', pluralrm.btl_fit(rejected, chosen)), 1,
+          'a second model saved') FROM c WHERE i <= 4000;
+SELECT ok((SELECT bool_and(x.s = CASE WHEN x.i % 3 = 0 THEN b.s ELSE a.s END)
+                  AND bool_or(a.s <> b.s)
+             FROM (SELECT i, pluralrm.reward_score(CASE WHEN i % 3 = 0 THEN 'mm' ELSE 'm' END,
+                                                   i, chosen) AS s FROM c) AS x
+             JOIN (SELECT i, pluralrm.reward_score('m', i, chosen) AS s FROM c) AS a USING (i)
+             JOIN (SELECT i, pluralrm.reward_score('mm', i, chosen) AS s FROM c) AS b USING (i)),
+          'model names that change from row to row score each row under its own model');
+SELECT ok(pluralrm.drop_model('mm'), 'the second model dropped');
 -- the model is read once per query, not once per row
 CREATE TEMP TABLE scans0 AS
 SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) AS n
