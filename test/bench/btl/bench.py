@@ -366,6 +366,10 @@ def ratios(r):
         "parallel_serial": min(r["parallel"]["seconds"]) / fit,
         "solve_shipped": min(r["paired_solve"]) /
         r["sk_default"]["seconds"],
+        # what a fit costing exactly one bare scan would reach: no fit that
+        # reads its input can beat these ratios against the export path
+        "copy_ceiling": (r["copy_read"] + sk) / best["floor"],
+        "cursor_ceiling": (r["cursor_read"] + sk) / best["floor"],
     }
 
 
@@ -440,7 +444,11 @@ def report_targets(results):
         print("  %-44s %-10s%s" % (label, target, cells))
     for key, label in (
             ("solve_shipped", "solve_ms / scikit-learn as shipped"),
-            ("parallel_serial", "btl_fit 2 parallel workers / serial")):
+            ("parallel_serial", "btl_fit 2 parallel workers / serial"),
+            ("copy_ceiling", "export (binary COPY) / floor: the most any "
+             "fit can reach"),
+            ("cursor_ceiling", "export (cursor) / floor: the most any fit "
+             "can reach")):
         cells = "".join(" %-20s" % ("%.2fx" % results[k]["ratios"][key])
                         for k in kinds)
         print("  %-44s %-10s%s" % (label, "(info)", cells))
