@@ -465,14 +465,34 @@ FactorHessian(const PrmMixtureProblem *p, MixWork *wk, const double *w,
 		const double *zb = wk->c_z + start * d;
 
 		PrmCheckInterrupts();
-		cblas_dgemv(CblasRowMajor, CblasNoTrans, nb, d, 1.0, zb, d, wc, 1,
-					0.0, wk->rblock, 1);
+		/*
+		 * sigmoid(m) (1 - sigmoid(m)) is -r (1 + r) for the residual r =
+		 * sigmoid(m) - 1 of the last pass, which was at w: rows of the
+		 * problem itself need no margins here, copied sample rows do
+		 */
+		if (wk->c_z == p->z)
+			for (int i = 0; i < nb; i++)
+			{
+				double		r = wk->resid[(size_t) (start + i) * k + c];
+
+				wk->rblock[i] = -r * (1.0 + r);
+			}
+		else
+		{
+			cblas_dgemv(CblasRowMajor, CblasNoTrans, nb, d, 1.0, zb, d, wc,
+						1, 0.0, wk->rblock, 1);
+			for (int i = 0; i < nb; i++)
+			{
+				double		sp = PrmSigmoid(wk->rblock[i]);
+
+				wk->rblock[i] = sp * (1.0 - sp);
+			}
+		}
 		for (int i = 0; i < nb; i++)
 		{
 			double		a = wk->c_w ? wk->c_w[start + i] : 1.0;
-			double		sp = PrmSigmoid(wk->rblock[i]);
 			double		sc = sqrt(a * gamma[(size_t) wk->c_u[start + i] * k +
-										c] * sp * (1.0 - sp));
+										c] * wk->rblock[i]);
 
 			for (int j = 0; j < d; j++)
 				wk->blk[(size_t) i * d + j] = sc * zb[(size_t) i * d + j];
@@ -672,12 +692,14 @@ NewtonMStep(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
  * Run EM on p from w and pi until the relative change of the penalized
  * log-likelihood is at most tol; gamma receives the final
  * responsibilities. trace, when not NULL, receives the objective of every
- * iteration.
+ * iteration. With goes_on set, the run goes on from KMeansStart on the same
+ * p: the workspace already holds the pass at w, the curvature sample and
+ * Hessians young enough to reuse.
  */
 static PrmStatus
 RunEm(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
-	  double *gamma, double tol, int max_iter, bool polish, double *trace,
-	  PrmMixtureResult *res)
+	  double *gamma, double tol, int max_iter, bool polish, bool goes_on,
+	  double *trace, PrmMixtureResult *res)
 {
 	double		prev = -INFINITY;
 	double		obj = 0.0;
@@ -685,10 +707,13 @@ RunEm(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
 	int			it;
 	PrmStatus	st;
 
-	UseCurvatureSample(p, wk);
-	wk->chol_age = 0;
 	res->converged = 0;
-	MarginPass(p, wk, w, NULL);
+	wk->chol_age = 0;
+	if (!goes_on)
+	{
+		UseCurvatureSample(p, wk);
+		MarginPass(p, wk, w, NULL);
+	}
 	for (it = 0;; it++)
 	{
 		obj = Responsibilities(p, wk, w, pi, gamma, &ll);
@@ -952,10 +977,10 @@ MatchStart(int k, int d, const double *w, const double *start, double *dist,
 /*
  * Run EM on the restart sample from the start in wk->w and wk->pi, to the
  * restarts' looser tolerance; keep it as the best start when its objective
- * beats *best (so an earlier start wins ties).
+ * beats *best (so an earlier start wins ties). goes_on as in RunEm.
  */
 static PrmStatus
-RunStart(MixWork *wk, double tol, int max_iter, double *best,
+RunStart(MixWork *wk, double tol, int max_iter, bool goes_on, double *best,
 		 double *objective, bool *kept)
 {
 	PrmMixtureResult rr = {0};
@@ -965,7 +990,7 @@ RunStart(MixWork *wk, double tol, int max_iter, double *best,
 
 	st = RunEm(&wk->sample, wk, wk->w, wk->pi, wk->gamma,
 			   fmax(tol, RESTART_TOL), Min(max_iter, RESTART_MAX_ITER),
-			   false, NULL, &rr);
+			   false, goes_on, NULL, &rr);
 	*kept = false;
 	if (st != PRM_OK)
 		return st;
@@ -1027,7 +1052,7 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 		for (size_t i = 0; i < (size_t) k * d; i++)
 			if (!isfinite(wk.w[i]))
 				return res->status = PRM_BAD_INPUT;
-		st = RunStart(&wk, tol, max_iter, &best, &obj, &kept);
+		st = RunStart(&wk, tol, max_iter, false, &best, &obj, &kept);
 		if (st != PRM_OK)
 			return res->status = st;
 		res->warm_start_won = 1;
@@ -1039,7 +1064,7 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 		st = KMeansStart(&wk.sample, &wk, seed, wk.w, wk.pi, wk.gamma);
 		if (st != PRM_OK)
 			return res->status = st;
-		st = RunStart(&wk, tol, max_iter, &best, &objs[r], &kept);
+		st = RunStart(&wk, tol, max_iter, true, &best, &objs[r], &kept);
 		if (st != PRM_OK)
 			return res->status = st;
 		if (kept)
@@ -1054,7 +1079,7 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 	/* the final run: from the best start, on every user */
 	memcpy(base, wk.bestw, sizeof(double) * (size_t) k * d);
 	memcpy(mixing, wk.bestpi, sizeof(double) * k);
-	st = RunEm(prob, &wk, base, mixing, resp, tol, max_iter, true,
+	st = RunEm(prob, &wk, base, mixing, resp, tol, max_iter, true, false,
 			   opt->trace, res);
 	if (st != PRM_OK)
 		return res->status = st;
