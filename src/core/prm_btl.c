@@ -216,20 +216,9 @@ Pass(const PrmBtlProblem *prob, const double *w, BtlWork *wk, double *g0,
 	double		lprod = 1.0;
 	double		lsum = 0.0;
 
-	int			at_zero = 1;
-	double	   *g0_from_g = NULL;
-
 	memset(res, 0, sizeof(*res));
 	memset(wk->g, 0, sizeof(double) * d);
-	for (int j = 0; j < d && at_zero; j++)
-		at_zero = w[j] == 0.0;
-	/* at w = 0 every margin is 0 and the gradient is the one at zero */
-	if (at_zero)
-	{
-		g0_from_g = g0;
-		g0 = NULL;
-	}
-	else if (g0)
+	if (g0)
 		memset(g0, 0, sizeof(double) * d);
 
 	for (int64_t start = 0, b = 0; start < prob->n;
@@ -242,11 +231,8 @@ Pass(const PrmBtlProblem *prob, const double *w, BtlWork *wk, double *g0,
 		if (b % CHECK_BLOCKS == 0)
 			PrmCheckInterrupts();
 
-		if (at_zero)
-			memset(wk->mb, 0, sizeof(double) * nb);
-		else
-			cblas_dgemv(CblasRowMajor, CblasNoTrans, nb, d, 1.0, zb, d, w,
-						1, 0.0, wk->mb, 1);
+		cblas_dgemv(CblasRowMajor, CblasNoTrans, nb, d, 1.0, zb, d, w, 1,
+					0.0, wk->mb, 1);
 		for (int i = 0; i < nb; i++)
 		{
 			double		a = RowWeight(prob, start + i);
@@ -286,8 +272,6 @@ Pass(const PrmBtlProblem *prob, const double *w, BtlWork *wk, double *g0,
 	res->loglik = PrmLogSigmoidTotal(lprod, lsum);
 	res->f = -res->loglik + 0.5 * prob->l2 * pen;
 	cblas_daxpy(d, prob->l2, w, 1, wk->g, 1);
-	if (g0_from_g)
-		memcpy(g0_from_g, wk->g, sizeof(double) * d);
 }
 
 /*
