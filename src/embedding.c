@@ -107,34 +107,26 @@ PrmEmbeddingDot(ArrayType *x, const double *w, int d)
 				s3 = 0.0;
 	int			j = 0;
 
+	/* the same loop over either element type */
+#define DOT_IN_FOUR_SUMS(type) \
+	do { \
+		const type *v = (const type *) ARR_DATA_PTR(x); \
+		for (; j + 4 <= d; j += 4) \
+		{ \
+			s0 += w[j] * v[j]; \
+			s1 += w[j + 1] * v[j + 1]; \
+			s2 += w[j + 2] * v[j + 2]; \
+			s3 += w[j + 3] * v[j + 3]; \
+		} \
+		for (; j < d; j++) \
+			s0 += w[j] * v[j]; \
+	} while (0)
+
 	if (ARR_ELEMTYPE(x) == FLOAT8OID)
-	{
-		const double *v = (const double *) ARR_DATA_PTR(x);
-
-		for (; j + 4 <= d; j += 4)
-		{
-			s0 += w[j] * v[j];
-			s1 += w[j + 1] * v[j + 1];
-			s2 += w[j + 2] * v[j + 2];
-			s3 += w[j + 3] * v[j + 3];
-		}
-		for (; j < d; j++)
-			s0 += w[j] * v[j];
-	}
+		DOT_IN_FOUR_SUMS(double);
 	else
-	{
-		const float *v = (const float *) ARR_DATA_PTR(x);
-
-		for (; j + 4 <= d; j += 4)
-		{
-			s0 += w[j] * v[j];
-			s1 += w[j + 1] * v[j + 1];
-			s2 += w[j + 2] * v[j + 2];
-			s3 += w[j + 3] * v[j + 3];
-		}
-		for (; j < d; j++)
-			s0 += w[j] * v[j];
-	}
+		DOT_IN_FOUR_SUMS(float);
+#undef DOT_IN_FOUR_SUMS
 	return (s0 + s1) + (s2 + s3);
 }
 
