@@ -526,6 +526,8 @@ Solve(const PrmItemsProblem *prob, int max_iter, double *strength,
 	if (!ProblemValid(prob) || max_iter < 1)
 		return res->status = PRM_BAD_INPUT;
 	Totals(prob, &total, &ties);
+	if (isinf(total))
+		return res->status = PRM_BAD_INPUT; /* weights too large to add */
 	if (!(total > 0))
 		return res->status = PRM_NO_INFORMATION;
 
@@ -599,6 +601,12 @@ Solve(const PrmItemsProblem *prob, int max_iter, double *strength,
 	f = Evaluate(prob, w.x, has_nu, 1, &w, &res->loglik);
 	res->objective = f;
 	res->grad_norm = PrmNorm2(w.g, p);
+	/* extreme weights can overflow on the way without any one being bad */
+	for (int k = 0; k < p; k++)
+		if (!isfinite(w.x[k]))
+			return res->status = PRM_BAD_INPUT;
+	if (!isfinite(f) || !isfinite(res->loglik))
+		return res->status = PRM_BAD_INPUT;
 	memcpy(strength, w.x, sizeof(double) * n);
 	if (!fixed)
 		*log_nu = has_nu ? w.x[n] : -INFINITY;

@@ -554,6 +554,39 @@ TestExistence(void)
 	DataFree(&d);
 }
 
+/*
+ * Weights each finite but near the largest double (found by fuzz_items):
+ * the fit must say bad input rather than return non-finite strengths
+ */
+static void
+TestHugeWeights(void)
+{
+	const double wi[4] = {1.38242e306, 1.38242e306, 4.91502e307, 3.35998e304};
+	const double wj[4] = {2.08328e-309, 1.38242e306, 1.71332e308, 2.22534e-308};
+	const double wt[4] = {1.3661e306, 1.38241e306, 1.38242e306, 7.9e-323};
+	Data		d = DataNew(2, 4, 0.0, PRM_TIES_HALF);
+	PrmItemsResult res;
+	double		s[2],
+				ln;
+	PrmStatus	st;
+
+	for (int k = 0; k < 4; k++)
+	{
+		d.ii[k] = 0;
+		d.jj[k] = 1;
+		d.a[k] = wi[k];
+		d.b[k] = wj[k];
+		d.t[k] = wt[k];
+	}
+	st = Fit(&d.prob, s, &ln, &res);
+	UnitCheck(st == PRM_BAD_INPUT ||
+			  ((st == PRM_OK || st == PRM_NOT_CONVERGED) &&
+			   isfinite(s[0]) && isfinite(s[1]) && isfinite(res.loglik)),
+			  "weights near the largest double: bad input or a finite fit "
+			  "(status %d)", (int) st);
+	DataFree(&d);
+}
+
 /* Orientation and order of pairs do not change the fit */
 static void
 TestInvariance(void)
@@ -828,6 +861,7 @@ void
 TestItems(void)
 {
 	TestTwoItems();
+	TestHugeWeights();
 	TestBruteForce(PRM_TIES_DAVIDSON, 0.0, "Davidson, no prior");
 	TestBruteForce(PRM_TIES_DAVIDSON, 0.3, "Davidson, prior 0.3");
 	TestBruteForce(PRM_TIES_HALF, 0.0, "ties as halves, no prior");
