@@ -31,7 +31,7 @@ SELECT i + 6000 * k AS i, a, b, category, rater + 60 * k AS rater, outcome
 ANALYZE prm_tap_items_big;
 
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 CREATE TEMP TABLE c AS SELECT * FROM prm_tap_items;
 CREATE TEMP TABLE fit AS
@@ -254,6 +254,12 @@ SELECT throws_ok($$SELECT pluralrm.btl_items(i, i + 1, 1) FROM generate_series(1
                  '54000', NULL, 'more than 5000 items are refused');
 SELECT throws_ok($$SELECT pluralrm.btl_items(a, b, outcome, 1, pluralrm.items_options(reference => 'eleven')) FROM c$$,
                  '22P02', NULL, 'a reference that is not a valid id is refused by the id type');
+-- each weight finite, their total not: an error, not NaN strengths
+SELECT throws_ok($$SELECT pluralrm.btl_items(a, b, o, w, pluralrm.items_options(prior => 0, ties => 'half'))
+                     FROM (VALUES (1, 2, 1.0, 1.38242e306), (1, 2, 0.5, 1.3661e306), (1, 2, 1.0, 4.91502e307),
+                                  (2, 1, 1.0, 1.71332e308), (1, 2, 0.5, 1.38242e306)) v(a, b, o, w)$$,
+                 '22000', 'btl_items met a non-finite value while solving',
+                 'weights near the largest double are refused, not fitted to NaN');
 
 SELECT * FROM finish();
 ROLLBACK;
