@@ -143,26 +143,27 @@ PlantedFree(Planted *d)
 	free(d->s);
 }
 
-/* The objective never decreases along an EM run from a random start */
-static void
-TestMonotone(void)
+/*
+ * Run EM on d with k classes for iters iterations from random
+ * responsibilities (seeded); returns the largest drop of the objective
+ * between iterations, with the result, log nu and the first objective in
+ * res, ln and first.
+ */
+static double
+LargestDrop(Planted *d, int raters, int k, int iters, uint64_t seed,
+			PrmItemClassesResult *res, double *ln, double *first)
 {
-	Planted		d = PlantedNew(6, 30, 18, 2, 0.8, 0.0, 11);
-	int			k = 3;
-	int			iters = 200;
-	void	   *work;
+	int			n = d->prob.n_items;
 	double	   *pi = calloc(k, sizeof(double));
-	double	   *s = calloc((size_t) k * 6, sizeof(double));
-	double	   *resp = calloc((size_t) 30 * k, sizeof(double));
+	double	   *s = calloc((size_t) k * n, sizeof(double));
+	double	   *resp = calloc((size_t) raters * k, sizeof(double));
 	double	   *trace = calloc(iters, sizeof(double));
-	uint64_t	seed = 5;
-	PrmItemClassesResult res;
 	double		worst = 0.0;
-	double		ln = NAN;
+	void	   *work;
 
-	d.prob.k = k;
-	work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
-	for (int u = 0; u < 30; u++)
+	d->prob.k = k;
+	work = malloc(PrmItemClassesWorkspaceSize(&d->prob));
+	for (int u = 0; u < raters; u++)
 	{
 		double		sum = 0.0;
 
@@ -171,19 +172,35 @@ TestMonotone(void)
 		for (int c = 0; c < k; c++)
 			resp[u * k + c] /= sum;
 	}
-	PrmItemClassesEm(&d.prob, iters, 0.0, pi, s, &ln, resp, trace, work,
-					 &res);
-	for (int it = 1; it < res.iterations; it++)
+	*ln = NAN;
+	PrmItemClassesEm(&d->prob, iters, 0.0, pi, s, ln, resp, trace, work,
+					 res);
+	for (int it = 1; it < res->iterations; it++)
 		worst = fmax(worst, trace[it - 1] - trace[it]);
-	UnitCheck(res.iterations == iters && worst <= 1e-9 * fabs(trace[0]),
-			  "item classes: EM objective never decreases over %d "
-			  "iterations (largest drop %.3g)", res.iterations, worst);
+	*first = trace[0];
 
 	free(pi);
 	free(s);
 	free(resp);
 	free(trace);
 	free(work);
+	return worst;
+}
+
+/* The objective never decreases along an EM run from a random start */
+static void
+TestMonotone(void)
+{
+	Planted		d = PlantedNew(6, 30, 18, 2, 0.8, 0.0, 11);
+	int			iters = 200;
+	PrmItemClassesResult res;
+	double		ln,
+				first;
+	double		worst = LargestDrop(&d, 30, 3, iters, 5, &res, &ln, &first);
+
+	UnitCheck(res.iterations == iters && worst <= 1e-9 * fabs(first),
+			  "item classes: EM objective never decreases over %d "
+			  "iterations (largest drop %.3g)", res.iterations, worst);
 	PlantedFree(&d);
 }
 
@@ -404,47 +421,18 @@ TestGradient(void)
 static void
 TestMonotoneDavidson(void)
 {
-	int			n = 6,
-				raters = 30,
-				k = 3,
-				iters = 150;
-	Planted		d = PlantedDavidson(n, raters, 18, 3, 0.8, 0.7, 13);
-	double	   *pi = calloc(k, sizeof(double));
-	double	   *s = calloc((size_t) k * n, sizeof(double));
-	double	   *resp = calloc((size_t) raters * k, sizeof(double));
-	double	   *trace = calloc(iters, sizeof(double));
-	uint64_t	seed = 8;
-	void	   *work;
+	Planted		d = PlantedDavidson(6, 30, 18, 3, 0.8, 0.7, 13);
+	int			iters = 150;
 	PrmItemClassesResult res;
-	double		worst = 0.0,
-				ln = NAN;
+	double		ln,
+				first;
+	double		worst = LargestDrop(&d, 30, 3, iters, 8, &res, &ln, &first);
 
-	d.prob.k = k;
-	work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
-	for (int u = 0; u < raters; u++)
-	{
-		double		sum = 0.0;
-
-		for (int c = 0; c < k; c++)
-			sum += resp[u * k + c] = UnitUniform(&seed);
-		for (int c = 0; c < k; c++)
-			resp[u * k + c] /= sum;
-	}
-	PrmItemClassesEm(&d.prob, iters, 0.0, pi, s, &ln, resp, trace, work,
-					 &res);
-	for (int it = 1; it < res.iterations; it++)
-		worst = fmax(worst, trace[it - 1] - trace[it]);
 	UnitCheck(res.iterations == iters && res.has_nu && isfinite(ln) &&
-			  worst <= 1e-9 * fabs(trace[0]),
+			  worst <= 1e-9 * fabs(first),
 			  "item classes: EM objective never decreases with Davidson "
 			  "ties over %d iterations (largest drop %.3g, nu %.4f)",
 			  res.iterations, worst, exp(ln));
-
-	free(pi);
-	free(s);
-	free(resp);
-	free(trace);
-	free(work);
 	PlantedFree(&d);
 }
 
