@@ -26,13 +26,9 @@
 /* Lloyd iterations of spherical k-means after k-means++ seeding */
 #define KMEANS_ITER 10
 
-/* Tolerance of the full M-step solves that start a run */
-#define MSTEP_TOL 1e-6
-
 /*
- * Newton iterations of the M-step that turns a k-means++ start into
- * components: a start only needs to point EM at the right optimum, and the
- * restart's EM refines it anyway
+ * EM's M-steps that turn a k-means++ start into components: a start only
+ * needs to point EM at the right optimum, and the restart's EM refines it
  */
 #define START_MSTEPS 2
 
@@ -689,12 +685,23 @@ NewtonMStep(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
 }
 
 /*
+ * Get ready to run EM on p from w: the curvature sample, fresh Hessians at
+ * the first M-step, and the pass at w that the first E-step reads
+ */
+static void
+BeginRun(const PrmMixtureProblem *p, MixWork *wk, const double *w)
+{
+	UseCurvatureSample(p, wk);
+	wk->chol_age = 0;
+	MarginPass(p, wk, w, NULL);
+}
+
+/*
  * Run EM on p from w and pi until the relative change of the penalized
  * log-likelihood is at most tol; gamma receives the final
  * responsibilities. trace, when not NULL, receives the objective of every
  * iteration. With goes_on set, the run goes on from KMeansStart on the same
- * p: the workspace already holds the pass at w, the curvature sample and
- * Hessians young enough to reuse.
+ * p: the workspace already holds the curvature sample and the pass at w.
  */
 static PrmStatus
 RunEm(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
@@ -708,12 +715,10 @@ RunEm(const PrmMixtureProblem *p, MixWork *wk, double *w, double *pi,
 	PrmStatus	st;
 
 	res->converged = 0;
-	wk->chol_age = 0;
-	if (!goes_on)
-	{
-		UseCurvatureSample(p, wk);
-		MarginPass(p, wk, w, NULL);
-	}
+	if (goes_on)
+		wk->chol_age = 0;
+	else
+		BeginRun(p, wk, w);
 	for (it = 0;; it++)
 	{
 		obj = Responsibilities(p, wk, w, pi, gamma, &ll);
@@ -779,9 +784,10 @@ UserDirections(const PrmMixtureProblem *p, MixWork *wk)
 
 /*
  * Start a run: spherical k-means++ on the user directions with this seed,
- * a few Lloyd iterations, then hard responsibilities and a full M-step.
+ * a few Lloyd iterations, then hard responsibilities and START_MSTEPS of
+ * EM's M-steps from w = 0.
  */
-static PrmStatus
+static void
 KMeansStart(const PrmMixtureProblem *p, MixWork *wk, uint64_t seed,
 			double *w, double *pi, double *gamma)
 {
@@ -874,12 +880,9 @@ KMeansStart(const PrmMixtureProblem *p, MixWork *wk, uint64_t seed,
 		for (int c = 0; c < k; c++)
 			gamma[(size_t) u * k + c] = wk->assign[u] == c ? 1.0 : 0.0;
 	memset(w, 0, sizeof(double) * (size_t) k * d);
-	UseCurvatureSample(p, wk);
-	wk->chol_age = 0;
-	MarginPass(p, wk, w, NULL);
+	BeginRun(p, wk, w);
 	for (int s = 0; s < START_MSTEPS; s++)
 		NewtonMStep(p, wk, w, pi, gamma);
-	return PRM_OK;
 }
 
 /* Order components by decreasing key (which is reordered with them) */
@@ -1061,9 +1064,7 @@ PrmMixtureFit(const PrmMixtureProblem *prob, const PrmMixtureOptions *opt,
 	{
 		uint64_t	seed = opt->seed + 0x9e3779b97f4a7c15ULL * (uint64_t) r;
 
-		st = KMeansStart(&wk.sample, &wk, seed, wk.w, wk.pi, wk.gamma);
-		if (st != PRM_OK)
-			return res->status = st;
+		KMeansStart(&wk.sample, &wk, seed, wk.w, wk.pi, wk.gamma);
 		st = RunStart(&wk, tol, max_iter, true, &best, &objs[r], &kept);
 		if (st != PRM_OK)
 			return res->status = st;
