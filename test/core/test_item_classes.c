@@ -204,6 +204,23 @@ TestMonotone(void)
 	PlantedFree(&d);
 }
 
+/*
+ * Largest error of two fitted classes' strengths s against d's planted
+ * ones, and largest responsibility missing from a rater's true class
+ */
+static void
+RecoveryErrors(const Planted *d, const double *s, const double *resp, int n,
+			   int raters, double *worst_s, double *worst_r)
+{
+	*worst_s = 0.0;
+	*worst_r = 0.0;
+	for (int c = 0; c < 2; c++)
+		for (int i = 0; i < n; i++)
+			*worst_s = fmax(*worst_s, fabs(s[c * n + i] - d->s[c * n + i]));
+	for (int u = 0; u < raters; u++)
+		*worst_r = fmax(*worst_r, 1.0 - resp[u * 2 + d->truth[u]]);
+}
+
 /* Two planted classes of raters with opposite orders are recovered */
 static void
 TestRecovery(void)
@@ -224,11 +241,7 @@ TestRecovery(void)
 
 	st = PrmItemClassesFit(&d.prob, 5, 42, 500, pi, s, &ln, resp, work,
 						   &res);
-	for (int c = 0; c < 2; c++)
-		for (int i = 0; i < n; i++)
-			worst_s = fmax(worst_s, fabs(s[c * n + i] - d.s[c * n + i]));
-	for (int u = 0; u < raters; u++)
-		worst_r = fmax(worst_r, 1.0 - resp[u * 2 + d.truth[u]]);
+	RecoveryErrors(&d, s, resp, n, raters, &worst_s, &worst_r);
 	UnitCheck(st == PRM_OK && res.converged && pi[0] > pi[1] &&
 			  fabs(pi[0] - (double) majority / raters) < 1e-3,
 			  "item classes: planted mixing recovered (%.4f, %.4f), "
@@ -456,8 +469,8 @@ TestDavidsonPlanted(void)
 				fp,
 				fm,
 				h = 1e-5,
-				worst_s = 0.0,
-				worst_r = 0.0,
+				worst_s,
+				worst_r,
 				grad_s = 0.0,
 				grad_nu;
 	double	   *resp = calloc((size_t) raters * 2, sizeof(double));
@@ -467,11 +480,7 @@ TestDavidsonPlanted(void)
 
 	st = PrmItemClassesFit(&d.prob, 5, 7, 1000, pi, s, &ln, resp, work,
 						   &res);
-	for (int c = 0; c < 2; c++)
-		for (int i = 0; i < n; i++)
-			worst_s = fmax(worst_s, fabs(s[c * n + i] - d.s[c * n + i]));
-	for (int u = 0; u < raters; u++)
-		worst_r = fmax(worst_r, 1.0 - resp[u * 2 + d.truth[u]]);
+	RecoveryErrors(&d, s, resp, n, raters, &worst_s, &worst_r);
 	UnitCheck(st == PRM_OK && res.has_nu &&
 			  fabs(pi[0] - (double) majority / raters) < 1e-3 &&
 			  worst_r < 1e-3 && worst_s < 0.35,
