@@ -377,6 +377,32 @@ TestCellOrder(void)
 }
 
 /*
+ * Largest central-difference slope (step h) of the objective in any of the
+ * k x n strengths s, at mixing pi and log nu ln; s is left as it was
+ */
+static double
+StrengthSlope(const PrmItemClassesProblem *prob, const double *pi, double *s,
+			  double ln, double h, void *work)
+{
+	double		worst = 0.0,
+				fp,
+				fm;
+
+	for (int i = 0; i < prob->k * prob->n_items; i++)
+	{
+		double		keep = s[i];
+
+		s[i] = keep + h;
+		PrmItemClassesLoglik(prob, pi, s, ln, NULL, &fp, work);
+		s[i] = keep - h;
+		PrmItemClassesLoglik(prob, pi, s, ln, NULL, &fm, work);
+		s[i] = keep;
+		worst = fmax(worst, fabs(fp - fm) / (2 * h));
+	}
+	return worst;
+}
+
+/*
  * The gradient of the objective vanishes at the estimate: central
  * differences in every strength, and in the mixing weights along the
  * simplex.
@@ -385,8 +411,7 @@ static void
 TestGradient(void)
 {
 	int			n = 5,
-				raters = 24,
-				k = 2;
+				raters = 24;
 	Planted		d = PlantedNew(n, raters, 15, 2, 0.6, 0.0, 31);
 	double		pi[2],
 				s[10],
@@ -402,17 +427,7 @@ TestGradient(void)
 	d.prob.prior = 0.05;
 	work = malloc(PrmItemClassesWorkspaceSize(&d.prob));
 	PrmItemClassesFit(&d.prob, 4, 3, 1000, pi, s, &ln, resp, work, &res);
-	for (int i = 0; i < k * n; i++)
-	{
-		double		keep = s[i];
-
-		s[i] = keep + h;
-		PrmItemClassesLoglik(&d.prob, pi, s, ln, NULL, &fp, work);
-		s[i] = keep - h;
-		PrmItemClassesLoglik(&d.prob, pi, s, ln, NULL, &fm, work);
-		s[i] = keep;
-		worst = fmax(worst, fabs(fp - fm) / (2 * h));
-	}
+	worst = StrengthSlope(&d.prob, pi, s, ln, h, work);
 	pi[0] += h;
 	pi[1] -= h;
 	PrmItemClassesLoglik(&d.prob, pi, s, ln, NULL, &fp, work);
@@ -498,17 +513,7 @@ TestDavidsonPlanted(void)
 	PrmItemClassesLoglik(&d.prob, pi, s, ln + h, NULL, &fp, work);
 	PrmItemClassesLoglik(&d.prob, pi, s, ln - h, NULL, &fm, work);
 	grad_nu = (fp - fm) / (2 * h);
-	for (int i = 0; i < 2 * n; i++)
-	{
-		double		keep = s[i];
-
-		s[i] = keep + h;
-		PrmItemClassesLoglik(&d.prob, pi, s, ln, NULL, &fp, work);
-		s[i] = keep - h;
-		PrmItemClassesLoglik(&d.prob, pi, s, ln, NULL, &fm, work);
-		s[i] = keep;
-		grad_s = fmax(grad_s, fabs(fp - fm) / (2 * h));
-	}
+	grad_s = StrengthSlope(&d.prob, pi, s, ln, h, work);
 	UnitCheck(fabs(grad_nu) < 1e-5 && grad_s < 1e-4 &&
 			  fabs(f0 - res.objective) < 1e-9 * fabs(f0),
 			  "item classes: gradient at the Davidson estimate is ~0 "
